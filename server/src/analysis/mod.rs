@@ -1,0 +1,1 @@
+//! Pure detection: Python source + catalog + versions in, findings out.

@@ -1,0 +1,5 @@
+//! What changed in which library, and when: the bundled API-update catalog.
+
+pub mod catalog;
+
+pub use catalog::{Catalog, CatalogError, Entry, EntryKind, LibraryInfo, SymbolPattern};
