@@ -134,6 +134,15 @@ impl fmt::Display for SymbolPattern {
     }
 }
 
+/// Where an entry's knowledge comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntrySource {
+    /// A catalog file (bundled, or an extra catalog directory).
+    Catalog,
+    /// Read out of an installed package's code at this version.
+    Harvested { version: Version },
+}
+
 /// One API change.
 #[derive(Debug, Clone)]
 pub struct Entry {
@@ -149,8 +158,10 @@ pub struct Entry {
     pub severity_cap: Option<SeverityCap>,
     pub note: String,
     pub link: String,
-    /// Where the entry was read: catalog file and line.
+    /// Where the entry was read: catalog file and line, or the harvested
+    /// source file and line.
     pub origin: String,
+    pub source: EntrySource,
 }
 
 impl Entry {
@@ -311,9 +322,7 @@ impl Catalog {
             let entry = self
                 .build_entry(&library, raw, origin)
                 .map_err(|message| malformed(offset, message))?;
-            let index = self.entries.len();
-            self.by_path.entry(entry.symbol.path.clone()).or_default().push(index);
-            self.entries.push(entry);
+            self.push_entry(entry);
         }
         self.libraries.push(LibraryInfo {
             name: library,
@@ -378,7 +387,28 @@ impl Catalog {
             note: raw.note,
             link: raw.link,
             origin,
+            source: EntrySource::Catalog,
         })
+    }
+
+    /// Adds an entry built elsewhere (harvesting). Its symbol path must be
+    /// canonical and its library one whose modules the catalog knows, or
+    /// `library_of_module` will not route imports to it.
+    pub fn push_entry(&mut self, entry: Entry) {
+        let index = self.entries.len();
+        self.by_path.entry(entry.symbol.path.clone()).or_default().push(index);
+        self.entries.push(entry);
+    }
+
+    /// Registers a library (for harvested knowledge of libraries without a
+    /// bundled catalog file). Known modules keep their library.
+    pub fn add_library(&mut self, info: LibraryInfo) {
+        for module in &info.modules {
+            self.module_library.entry(module.clone()).or_insert_with(|| info.name.clone());
+        }
+        if !self.libraries.iter().any(|l| l.name == info.name) {
+            self.libraries.push(info);
+        }
     }
 
     pub fn entries(&self) -> &[Entry] {

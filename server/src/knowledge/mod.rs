@@ -2,4 +2,4 @@
 
 pub mod catalog;
 
-pub use catalog::{Catalog, CatalogError, Entry, EntryKind, LibraryInfo, SymbolPattern};
+pub use catalog::{Catalog, CatalogError, Entry, EntryKind, EntrySource, LibraryInfo, SymbolPattern};
