@@ -1,1 +1,71 @@
-//! Pure detection: Python source + catalog + versions in, findings out.
+//! Pure detection: Python source + catalog + resolved versions in, findings out.
+//!
+//! No I/O happens here. Broken or partial Python is analysed as far as the
+//! tree-sitter parse allows and never panics.
+
+mod finding;
+mod lines;
+mod scope;
+mod visit;
+
+use aho_corasick::AhoCorasick;
+use tree_sitter::Parser;
+
+use crate::env::Versions;
+use crate::knowledge::Catalog;
+
+pub use finding::{Finding, Severity};
+pub use lines::{LineIndex, Position};
+
+/// Detection bound to one catalog. Cheap to share between threads; each
+/// thread brings its own `Parser` (see [`new_parser`]).
+pub struct Analyzer<'c> {
+    catalog: &'c Catalog,
+    /// Finds the top-level module names of cataloged libraries: a file that
+    /// mentions none of them cannot import one, so it is not parsed at all.
+    mentions: Option<AhoCorasick>,
+}
+
+/// A tree-sitter parser set up for Python.
+pub fn new_parser() -> Parser {
+    let mut parser = Parser::new();
+    parser
+        .set_language(&tree_sitter_python::LANGUAGE.into())
+        .expect("the bundled tree-sitter-python grammar matches the tree-sitter runtime");
+    parser
+}
+
+impl<'c> Analyzer<'c> {
+    pub fn new(catalog: &'c Catalog) -> Self {
+        let modules: Vec<&str> = catalog.modules().collect();
+        let mentions = (!modules.is_empty())
+            .then(|| AhoCorasick::new(&modules).expect("module names are plain literals"));
+        Analyzer { catalog, mentions }
+    }
+
+    pub fn catalog(&self) -> &'c Catalog {
+        self.catalog
+    }
+
+    /// Whether `source` could contain a finding at all.
+    pub fn may_match(&self, source: &str) -> bool {
+        self.mentions.as_ref().is_some_and(|m| m.is_match(source))
+    }
+
+    /// Every finding in `source`, in source order.
+    pub fn analyze(&self, parser: &mut Parser, source: &str, versions: &Versions) -> Vec<Finding> {
+        if !self.may_match(source) {
+            return Vec::new();
+        }
+        let Some(tree) = parser.parse(source, None) else {
+            return Vec::new();
+        };
+        let mut findings = visit::Visitor::new(self.catalog, versions, source).run(tree.root_node());
+        findings.sort_by_key(|f| (f.start_byte, f.end_byte, f.rule));
+        findings.dedup_by(|a, b| a.start_byte == b.start_byte && a.end_byte == b.end_byte && a.entry == b.entry);
+        findings
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -421,7 +421,13 @@ impl Catalog {
 
     /// The entries recorded for a canonical qualified name.
     pub fn lookup(&self, path: &str) -> impl Iterator<Item = &Entry> {
-        self.by_path.get(path).into_iter().flatten().map(|&i| &self.entries[i])
+        self.entry_ids(path).iter().map(|&i| &self.entries[i])
+    }
+
+    /// Indices into [`Catalog::entries`] of the entries recorded for a
+    /// canonical qualified name.
+    pub fn entry_ids(&self, path: &str) -> &[usize] {
+        self.by_path.get(path).map_or(&[], Vec::as_slice)
     }
 
     /// Whether any entry is recorded for `path` or a name below it.
