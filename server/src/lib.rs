@@ -5,5 +5,6 @@
 //! library; see ARCHITECTURE.md for the code map.
 
 pub mod analysis;
+pub mod cli;
 pub mod env;
 pub mod knowledge;

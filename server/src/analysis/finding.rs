@@ -49,6 +49,9 @@ pub struct Finding {
     /// The mechanical replacement, when one exists at the resolved version.
     pub replacement: Option<String>,
     pub message: String,
+    /// The catalog's note and release-notes link for the change.
+    pub note: String,
+    pub link: String,
 }
 
 /// The severity of `entry` at the resolved version, or `None` when the

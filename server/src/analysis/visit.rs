@@ -708,6 +708,8 @@ impl<'a, 't> Visitor<'a, 't> {
             installed: installed.cloned(),
             replacement,
             message,
+            note: entry.note.clone(),
+            link: entry.link.clone(),
         });
     }
 }

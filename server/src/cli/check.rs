@@ -1,0 +1,235 @@
+//! `recode check`: find every outdated API use under the given paths.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
+use rayon::prelude::*;
+
+use super::output::{self, CheckedFile};
+use super::CheckArgs;
+use crate::analysis::{new_parser, Analyzer, Finding, LineIndex};
+use crate::env::{self, ProcessEnv, ResolveOptions, Resolution};
+use crate::knowledge::Catalog;
+
+/// Directory names never descended into (as Ruff's defaults), unless a path
+/// names them directly.
+const DEFAULT_EXCLUDES: &[&str] = &[
+    ".bzr", ".direnv", ".eggs", ".git", ".hg", ".mypy_cache", ".nox", ".pants.d", ".pytype",
+    ".ruff_cache", ".svn", ".tox", ".venv", "__pypackages__", "__pycache__", "_build", "buck-out",
+    "dist", "node_modules", "site-packages", "venv",
+];
+
+/// Files that mark the root of a Python project.
+const PROJECT_MARKERS: &[&str] = &[
+    "pyproject.toml", "setup.py", "setup.cfg", "requirements.txt", "uv.lock", "poetry.lock",
+    "pylock.toml", "Pipfile.lock", "pdm.lock", "environment.yml", ".git",
+];
+
+/// A project root with its resolved versions, catalog, and files to check.
+struct Project {
+    root: PathBuf,
+    resolution: Resolution,
+    catalog: Catalog,
+    files: Vec<PathBuf>,
+}
+
+pub fn run(args: CheckArgs) -> Result<ExitCode> {
+    let started = Instant::now();
+    let pins = args
+        .pin
+        .iter()
+        .map(|p| env::parse_pin(p).map_err(|e| anyhow::anyhow!("--pin {p}: {e}")))
+        .collect::<Result<Vec<_>>>()?;
+    let paths = if args.paths.is_empty() { vec![PathBuf::from(".")] } else { args.paths.clone() };
+    for path in &paths {
+        if !path.exists() {
+            bail!("{}: no such file or directory", path.display());
+        }
+    }
+    let options = ResolveOptions { env: args.env.clone(), pins, process: ProcessEnv::from_process() };
+    let bundled = Catalog::bundled().context("loading the bundled catalog")?;
+
+    let mut projects: Vec<Project> = Vec::new();
+    for path in &paths {
+        let root = project_root(path);
+        let index = match projects.iter().position(|p| p.root == root) {
+            Some(index) => index,
+            None => {
+                projects.push(open_project(root, &options, &bundled)?);
+                projects.len() - 1
+            }
+        };
+        let project = &mut projects[index];
+        let excludes = excludes(&project.root, &project.resolution.settings.exclude)?;
+        project.files.extend(python_files(path, &excludes));
+    }
+
+    let mut checked: Vec<CheckedFile> = Vec::new();
+    let mut unreadable = 0usize;
+    for project in &projects {
+        for problem in &project.resolution.problems {
+            eprintln!("warning: {problem}");
+        }
+        let analyzer = Analyzer::new(&project.catalog);
+        let results: Vec<Result<CheckedFile, String>> = project
+            .files
+            .par_iter()
+            .map_init(new_parser, |parser, file| check_file(&analyzer, parser, file, &project.resolution))
+            .collect();
+        for result in results {
+            match result {
+                Ok(file) => checked.push(file),
+                Err(message) => {
+                    unreadable += 1;
+                    eprintln!("error: {message}");
+                }
+            }
+        }
+    }
+    checked.sort_by(|a, b| a.path.cmp(&b.path));
+    checked.dedup_by(|a, b| a.path == b.path);
+
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match args.format {
+        super::Format::Text => output::text(&mut out, &checked)?,
+        super::Format::Json => output::json(&mut out, &checked)?,
+        super::Format::Sarif => output::sarif(&mut out, &checked)?,
+    }
+
+    let total: usize = checked.iter().map(|f| f.findings.len()).sum();
+    if !args.quiet {
+        let lines: usize = checked.iter().map(|f| f.lines).sum();
+        let elapsed = started.elapsed().as_secs_f64();
+        eprintln!(
+            "{total} finding{} in {} file{} checked ({lines} lines, {elapsed:.2}s)",
+            if total == 1 { "" } else { "s" },
+            checked.len(),
+            if checked.len() == 1 { "" } else { "s" },
+        );
+        for project in &projects {
+            let known: Vec<String> = project
+                .catalog
+                .libraries()
+                .iter()
+                .filter_map(|lib| project.resolution.versions.get(&lib.name).map(|v| format!("{} {}", lib.name, v.version)))
+                .collect();
+            if !known.is_empty() {
+                eprintln!("versions for {}: {}", project.root.display(), known.join(", "));
+            }
+        }
+    }
+    Ok(ExitCode::from(match (unreadable, total) {
+        (0, 0) => 0,
+        (0, _) => 1,
+        _ => 2,
+    }))
+}
+
+fn open_project(root: PathBuf, options: &ResolveOptions, bundled: &Catalog) -> Result<Project> {
+    let resolution = env::resolve(&root, options);
+    let mut catalog = bundled.clone();
+    for dir in &resolution.settings.catalog {
+        let dir = root.join(dir);
+        catalog.add_dir(&dir).with_context(|| format!("loading the catalog directory named in {}", root.join("pyproject.toml").display()))?;
+    }
+    Ok(Project { root, resolution, catalog, files: Vec::new() })
+}
+
+/// The nearest ancestor of `path` (itself included) that holds a project
+/// marker, else the current directory.
+fn project_root(path: &Path) -> PathBuf {
+    let start = if path.is_dir() { path.to_path_buf() } else { path.parent().map(Path::to_path_buf).unwrap_or_default() };
+    let start = if start.as_os_str().is_empty() { PathBuf::from(".") } else { start };
+    let absolute = std::fs::canonicalize(&start).unwrap_or_else(|_| start.clone());
+    let mut relative = start.clone();
+    for dir in absolute.ancestors() {
+        if PROJECT_MARKERS.iter().any(|m| dir.join(m).exists()) {
+            return relative;
+        }
+        relative.push("..");
+    }
+    PathBuf::from(".")
+}
+
+fn excludes(root: &Path, patterns: &[String]) -> Result<Gitignore> {
+    let mut builder = GitignoreBuilder::new(root);
+    for pattern in patterns {
+        builder
+            .add_line(None, pattern)
+            .with_context(|| format!("[tool.recode] exclude pattern {pattern:?}"))?;
+    }
+    Ok(builder.build()?)
+}
+
+/// Python files under `path`: `.gitignore` and the default and project
+/// excludes apply to what is discovered, never to a path named directly.
+fn python_files(path: &Path, excludes: &Gitignore) -> Vec<PathBuf> {
+    if path.is_file() {
+        return vec![clean(path)];
+    }
+    let excludes = excludes.clone();
+    let walker = ignore::WalkBuilder::new(path)
+        .hidden(false)
+        .require_git(false)
+        .filter_entry(move |entry| {
+            let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
+            if entry.depth() == 0 {
+                return true;
+            }
+            if is_dir && entry.file_name().to_str().is_some_and(|n| DEFAULT_EXCLUDES.contains(&n)) {
+                return false;
+            }
+            !excludes.matched(entry.path(), is_dir).is_ignore()
+        })
+        .build();
+    let mut files: Vec<PathBuf> = walker
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_some_and(|t| t.is_file()))
+        .map(|e| e.into_path())
+        .filter(|p| p.extension().is_some_and(|e| e == "py" || e == "pyi"))
+        .map(|p| clean(&p))
+        .collect();
+    files.sort();
+    files
+}
+
+/// `./a/b.py` → `a/b.py`, for stable output.
+fn clean(path: &Path) -> PathBuf {
+    path.strip_prefix(".").map(Path::to_path_buf).unwrap_or_else(|_| path.to_path_buf())
+}
+
+fn check_file(
+    analyzer: &Analyzer,
+    parser: &mut tree_sitter::Parser,
+    path: &Path,
+    resolution: &Resolution,
+) -> Result<CheckedFile, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let source = String::from_utf8(bytes).map_err(|e| {
+        let (line, column) = line_col_of_byte(e.as_bytes(), e.utf8_error().valid_up_to());
+        format!("{}:{line}:{column}: not valid UTF-8; the file was not checked", path.display())
+    })?;
+    let findings: Vec<Finding> = analyzer.analyze(parser, &source, &resolution.versions);
+    let lines = memchr::memchr_iter(b'\n', source.as_bytes()).count();
+    let positions = if findings.is_empty() {
+        Vec::new()
+    } else {
+        let index = LineIndex::new(&source);
+        findings
+            .iter()
+            .map(|f| (index.position(&source, f.start_byte), index.position(&source, f.end_byte)))
+            .collect()
+    };
+    Ok(CheckedFile { path: path.to_path_buf(), findings, positions, lines })
+}
+
+fn line_col_of_byte(bytes: &[u8], offset: usize) -> (usize, usize) {
+    let before = &bytes[..offset];
+    let line = memchr::memchr_iter(b'\n', before).count() + 1;
+    let column = before.iter().rposition(|&b| b == b'\n').map_or(offset, |nl| offset - nl - 1) + 1;
+    (line, column)
+}
