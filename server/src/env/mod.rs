@@ -212,8 +212,9 @@ pub fn resolve(root: &Path, options: &ResolveOptions) -> Resolution {
         versions.insert_if_absent(&library, resolved);
     }
 
+    // Callers report problems to the user; the log only records them.
     for problem in &problems {
-        tracing::warn!("{problem}");
+        tracing::debug!("{problem}");
     }
     Resolution { root: root.to_path_buf(), versions, environment, settings, problems }
 }

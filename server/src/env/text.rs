@@ -163,7 +163,7 @@ pub(crate) fn parse_constraint(expr: &str, dialect: Dialect) -> Result<Option<De
 
 /// Splits a conjunction on commas and spaces, gluing a lone operator
 /// (`>= 1.2`) to the version after it.
-pub(crate) fn tokens(text: &str) -> Vec<String> {
+fn tokens(text: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut glue = false;
     for piece in text.split([',', ' ', '\t']).filter(|p| !p.is_empty()) {
