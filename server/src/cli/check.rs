@@ -140,19 +140,22 @@ fn open_project(root: PathBuf, options: &ResolveOptions, bundled: &Catalog) -> R
 }
 
 /// The nearest ancestor of `path` (itself included) that holds a project
-/// marker, else the current directory.
+/// marker, else the directory of `path`; relative to the current directory
+/// when it lies below it, so reported sources read `./.venv/...`.
 fn project_root(path: &Path) -> PathBuf {
-    let start = if path.is_dir() { path.to_path_buf() } else { path.parent().map(Path::to_path_buf).unwrap_or_default() };
-    let start = if start.as_os_str().is_empty() { PathBuf::from(".") } else { start };
-    let absolute = std::fs::canonicalize(&start).unwrap_or_else(|_| start.clone());
-    let mut relative = start.clone();
-    for dir in absolute.ancestors() {
-        if PROJECT_MARKERS.iter().any(|m| dir.join(m).exists()) {
-            return relative;
-        }
-        relative.push("..");
+    let start = if path.is_dir() { path } else { path.parent().unwrap_or(Path::new(".")) };
+    let start = if start.as_os_str().is_empty() { Path::new(".") } else { start };
+    let Ok(absolute) = std::fs::canonicalize(start) else { return start.to_path_buf() };
+    let root = absolute
+        .ancestors()
+        .find(|dir| PROJECT_MARKERS.iter().any(|m| dir.join(m).exists()))
+        .unwrap_or(&absolute);
+    let cwd = std::env::current_dir().and_then(std::fs::canonicalize).unwrap_or_default();
+    match root.strip_prefix(&cwd) {
+        Ok(relative) if relative.as_os_str().is_empty() => PathBuf::from("."),
+        Ok(relative) => Path::new(".").join(relative),
+        Err(_) => root.to_path_buf(),
     }
-    PathBuf::from(".")
 }
 
 fn excludes(root: &Path, patterns: &[String]) -> Result<Gitignore> {
