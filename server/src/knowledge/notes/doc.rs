@@ -35,6 +35,9 @@ pub(crate) fn section_of_title(title: &str) -> Option<Section> {
         return None;
     }
     let t = title.to_lowercase();
+    if t.starts_with("c api") || t.starts_with("c-api") || t.contains(" c api") || t.contains(" c-api") {
+        return None; // the C API is not what a Python finding is about
+    }
     if t.contains("expired") {
         Some(Section::ExpiredDeprecations)
     } else if t.contains("remov") {
@@ -340,6 +343,7 @@ mod tests {
         assert_eq!(section_of_title("Behaviour changes"), Some(Section::BehaviourChanges));
         assert_eq!(section_of_title("Changes in behavior"), Some(Section::BehaviourChanges));
         assert_eq!(section_of_title("New features"), None);
+        assert_eq!(section_of_title("C API changes"), None);
         // A change's own title is not a section, even with a keyword in it.
         assert_eq!(section_of_title("`np.float_` has been removed"), None);
         assert_eq!(version_of_title("Version 1.2.1"), Some("1.2.1".to_string()));

@@ -250,7 +250,6 @@ fn parse_lines(lines: &[&str], out: &mut Vec<Block>, top: bool) {
             None if !text.is_empty() => out.push(Block::Para(text)),
             None => {}
         }
-        let _ = ind;
     }
 }
 
@@ -347,12 +346,11 @@ fn link_at(chars: &[char], start: usize) -> Option<(String, usize)> {
         return None;
     }
     let label: String = chars[start + 1..k].iter().collect();
-    let (open, close) = match chars.get(k + 1) {
-        Some('(') => ('(', ')'),
-        Some('[') => ('[', ']'),
+    let close = match chars.get(k + 1) {
+        Some('(') => ')',
+        Some('[') => ']',
         _ => return None,
     };
-    let _ = open;
     let end = (k + 2..chars.len()).find(|&j| chars[j] == close)?;
     Some((label, end + 1))
 }

@@ -33,7 +33,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use pep440_rs::Version;
 use serde::{Deserialize, Serialize};
@@ -351,15 +351,19 @@ pub fn default_cache_dir() -> Option<PathBuf> {
 }
 
 /// Release-notes retrieval: sources, fetcher, disk cache, and an in-memory memo of
-/// the pages looked up by this instance (so a long-running server reads a page, or
-/// fails to, once).
+/// the pages looked up by this instance (so a long-running server reads a page
+/// once, and retries a failed one only after a few minutes).
 pub struct ReleaseNotes {
     config: NotesConfig,
     sources: NotesSources,
     cache: Option<NotesCache>,
     fetcher: OnceLock<Result<Fetcher, String>>,
-    memo: Mutex<HashMap<(String, String), PageLookup>>,
+    memo: Mutex<HashMap<(String, String), (Instant, PageLookup)>>,
 }
+
+/// How long a lookup that failed (or fell back to a stale cache) is remembered
+/// before the page is tried again.
+const RETRY_AFTER: Duration = Duration::from_secs(10 * 60);
 
 impl ReleaseNotes {
     /// With the bundled sources.
@@ -418,11 +422,14 @@ impl ReleaseNotes {
         };
         let spelled = source.spelling.spell(version);
         let key = (library.clone(), spelled.clone());
-        if let Some(found) = self.memo.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-            return found.clone();
+        if let Some((at, found)) = self.memo.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            let settled = matches!(found.origin, PageOrigin::Fetched | PageOrigin::Cache { stale: false });
+            if settled || at.elapsed() < RETRY_AFTER {
+                return found.clone();
+            }
         }
         let lookup = self.look_up(&library, &spelled, source);
-        self.memo.lock().unwrap_or_else(|e| e.into_inner()).insert(key, lookup.clone());
+        self.memo.lock().unwrap_or_else(|e| e.into_inner()).insert(key, (Instant::now(), lookup.clone()));
         lookup
     }
 
@@ -578,11 +585,12 @@ fn splice_includes(
 ) -> String {
     let mut out = String::with_capacity(text.len());
     let mut followed = 0;
+    let mut total = text.len() as u64;
     for line in text.lines() {
         let trimmed = line.trim_start();
         let target = trimmed.strip_prefix(".. include::").map(str::trim).filter(|t| !t.is_empty());
         match target {
-            Some(target) if followed < MAX_INCLUDES => {
+            Some(target) if followed < MAX_INCLUDES && total <= fetcher.limits().max_bytes => {
                 followed += 1;
                 let url = if target.starts_with('/') {
                     source::join_url(base, &source::join_url(root, target))
@@ -597,6 +605,7 @@ fn splice_includes(
                 };
                 match fetcher.get_text(&url, "text/plain, */*;q=0.5") {
                     Ok(included) => {
+                        total += included.len() as u64;
                         out.push_str(&included);
                         out.push_str("\n\n");
                     }
