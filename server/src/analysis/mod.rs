@@ -5,10 +5,10 @@
 
 mod finding;
 mod lines;
+mod prefilter;
 mod scope;
 mod visit;
 
-use aho_corasick::AhoCorasick;
 use tree_sitter::Parser;
 
 use crate::env::Versions;
@@ -21,9 +21,8 @@ pub use lines::{LineIndex, Position};
 /// thread brings its own `Parser` (see [`new_parser`]).
 pub struct Analyzer<'c> {
     catalog: &'c Catalog,
-    /// Finds the top-level module names of cataloged libraries: a file that
-    /// mentions none of them cannot import one, so it is not parsed at all.
-    mentions: Option<AhoCorasick>,
+    /// Rejects files that cannot contain a finding before they are parsed.
+    prefilter: Option<prefilter::Prefilter>,
 }
 
 /// A tree-sitter parser set up for Python.
@@ -37,10 +36,7 @@ pub fn new_parser() -> Parser {
 
 impl<'c> Analyzer<'c> {
     pub fn new(catalog: &'c Catalog) -> Self {
-        let modules: Vec<&str> = catalog.modules().collect();
-        let mentions = (!modules.is_empty())
-            .then(|| AhoCorasick::new(&modules).expect("module names are plain literals"));
-        Analyzer { catalog, mentions }
+        Analyzer { catalog, prefilter: prefilter::Prefilter::new(catalog) }
     }
 
     pub fn catalog(&self) -> &'c Catalog {
@@ -49,7 +45,7 @@ impl<'c> Analyzer<'c> {
 
     /// Whether `source` could contain a finding at all.
     pub fn may_match(&self, source: &str) -> bool {
-        self.mentions.as_ref().is_some_and(|m| m.is_match(source))
+        self.prefilter.as_ref().is_some_and(|p| p.may_match(source))
     }
 
     /// Every finding in `source`, in source order.

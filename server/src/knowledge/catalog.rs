@@ -461,6 +461,11 @@ impl Catalog {
         }
     }
 
+    /// The prefixes that `[aliases]` rewrite.
+    pub fn alias_sources(&self) -> impl Iterator<Item = &String> {
+        self.aliases.keys()
+    }
+
     /// The type an instance made by calling `callable` evidently has.
     pub fn return_type(&self, callable: &str) -> Option<&str> {
         self.returns.get(callable).map(String::as_str)
