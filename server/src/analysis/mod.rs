@@ -3,6 +3,7 @@
 //! No I/O happens here. Broken or partial Python is analysed as far as the
 //! tree-sitter parse allows and never panics.
 
+mod chunks;
 mod finding;
 mod lines;
 mod prefilter;
@@ -50,8 +51,24 @@ impl<'c> Analyzer<'c> {
 
     /// Every finding in `source`, in source order.
     pub fn analyze(&self, parser: &mut Parser, source: &str, versions: &Versions) -> Vec<Finding> {
-        if !self.may_match(source) {
+        self.analyze_parsing(parser, source, versions, Parse::Needed)
+    }
+
+    fn analyze_parsing(&self, parser: &mut Parser, source: &str, versions: &Versions, parse: Parse) -> Vec<Finding> {
+        let Some(prefilter) = &self.prefilter else { return Vec::new() };
+        let candidates = prefilter.candidates(source);
+        if candidates.is_empty() {
             return Vec::new();
+        }
+        let needed = match parse {
+            Parse::Needed => chunks::ranges_to_parse(source, &candidates),
+            Parse::Whole => None,
+        };
+        let ranges: Vec<tree_sitter::Range> =
+            needed.map(|ranges| ranges.into_iter().map(|r| ts_range(source, r)).collect()).unwrap_or_default();
+        // An empty list means the whole text.
+        if parser.set_included_ranges(&ranges).is_err() {
+            parser.set_included_ranges(&[]).expect("the whole text is a valid range");
         }
         let Some(tree) = parser.parse(source, None) else {
             return Vec::new();
@@ -60,6 +77,30 @@ impl<'c> Analyzer<'c> {
         findings.sort_by_key(|f| (f.start_byte, f.end_byte, f.rule));
         findings.dedup_by(|a, b| a.start_byte == b.start_byte && a.end_byte == b.end_byte && a.entry == b.entry);
         findings
+    }
+}
+
+/// How much of a file to parse: what `chunks` says is needed, or all of it
+/// (which must give the same findings; the tests compare the two).
+#[derive(Clone, Copy)]
+enum Parse {
+    Needed,
+    #[cfg_attr(not(test), allow(dead_code))]
+    Whole,
+}
+
+fn ts_range(source: &str, bytes: std::ops::Range<usize>) -> tree_sitter::Range {
+    let point = |offset: usize| {
+        let before = &source.as_bytes()[..offset];
+        let row = memchr::memchr_iter(b'\n', before).count();
+        let column = offset - memchr::memrchr(b'\n', before).map_or(0, |nl| nl + 1);
+        tree_sitter::Point { row, column }
+    };
+    tree_sitter::Range {
+        start_byte: bytes.start,
+        end_byte: bytes.end,
+        start_point: point(bytes.start),
+        end_point: point(bytes.end),
     }
 }
 

@@ -42,8 +42,15 @@ impl Prefilter {
     }
 
     pub fn may_match(&self, source: &str) -> bool {
+        !self.candidates(source).is_empty()
+    }
+
+    /// Offsets of the names where a finding could end; empty when the file
+    /// cannot contain one.
+    pub fn candidates(&self, source: &str) -> Vec<usize> {
+        let mut candidates = Vec::new();
         if !self.modules.is_match(source) {
-            return false;
+            return candidates;
         }
         let bytes = source.as_bytes();
         let mut import_anywhere: Option<bool> = None;
@@ -54,7 +61,8 @@ impl Prefilter {
                 continue;
             }
             if after_dot(&bytes[..start]) || on_import_line(bytes, start) {
-                return true;
+                candidates.push(start);
+                continue;
             }
             // Names imported by a star import or inside a parenthesised
             // multi-line import are not on an `import` line: accept when the
@@ -66,10 +74,10 @@ impl Prefilter {
                     || memchr::memmem::find(bytes, b"import \\").is_some()
             });
             if multi {
-                return true;
+                candidates.push(start);
             }
         }
-        false
+        candidates
     }
 }
 

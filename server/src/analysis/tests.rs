@@ -320,3 +320,34 @@ fn broken_python_never_crashes() {
     let nested: String = (0..2_000).map(|i| format!("{}if x:\n", "    ".repeat(i))).collect();
     check_with(&format!("import numpy as np\n{nested}"), NEW);
 }
+
+/// Parsing only the needed chunks must find exactly what parsing the whole
+/// file finds: on the fixtures always, and on a real site-packages when
+/// `RECODE_TEST_SITE_PACKAGES` names one (CI sets it).
+#[test]
+fn partial_parse_finds_what_whole_parse_finds() {
+    let catalog = Catalog::bundled().unwrap();
+    let analyzer = Analyzer::new(&catalog);
+    let versions = versions(&[("numpy", "2.4"), ("pandas", "2.2"), ("matplotlib", "3.11"), ("scipy", "1.15"), ("scikit-learn", "1.6"), ("torch", "2.6")]);
+    let mut roots = vec![PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures"))];
+    match std::env::var_os("RECODE_TEST_SITE_PACKAGES") {
+        Some(site) => roots.push(PathBuf::from(site)),
+        None => eprintln!("RECODE_TEST_SITE_PACKAGES unset: comparing on the fixtures only"),
+    }
+    let mut parser = new_parser();
+    let (mut files, mut findings) = (0, 0);
+    for root in roots {
+        for entry in ignore::WalkBuilder::new(root).standard_filters(false).build().flatten() {
+            if entry.path().extension().is_none_or(|e| e != "py") {
+                continue;
+            }
+            let Ok(source) = std::fs::read_to_string(entry.path()) else { continue };
+            let needed = analyzer.analyze_parsing(&mut parser, &source, &versions, Parse::Needed);
+            let whole = analyzer.analyze_parsing(&mut parser, &source, &versions, Parse::Whole);
+            assert_eq!(needed, whole, "{}", entry.path().display());
+            files += 1;
+            findings += whole.len();
+        }
+    }
+    assert!(findings > 0, "the comparison saw no findings in {files} files");
+}

@@ -1,0 +1,243 @@
+//! Which parts of a file need parsing at all.
+//!
+//! A module splits, lexically, into top-level statements. A `def` or `class`
+//! statement (with its decorators) that holds no candidate occurrence (see
+//! `prefilter`) cannot produce a finding. What it could do is bind its own
+//! name and shadow an import, and that matters only where the name is used.
+//! So such a block is left out of the parse unless its name appears as a
+//! word in the text that is parsed. Everything else (imports, assignments,
+//! module-level `if`/`try`) is always parsed. Skipping is done with
+//! tree-sitter's included ranges, so node offsets stay those of the file.
+
+use std::ops::Range;
+
+/// One top-level statement: its byte range and, for `def`/`class` blocks,
+/// the name it binds.
+#[derive(Debug, PartialEq, Eq)]
+struct Chunk {
+    range: Range<usize>,
+    defines: Option<Range<usize>>,
+}
+
+/// The byte ranges to parse, or `None` when the whole file must be parsed
+/// (nothing to skip, or text the splitter cannot follow).
+pub fn ranges_to_parse(source: &str, candidates: &[usize]) -> Option<Vec<Range<usize>>> {
+    let chunks = split(source.as_bytes())?;
+    let mut included: Vec<bool> = chunks
+        .iter()
+        .map(|c| c.defines.is_none() || candidates.iter().any(|&at| c.range.contains(&at)))
+        .collect();
+    if included.iter().all(|&i| i) {
+        return None;
+    }
+    // A skipped block whose name is used in parsed text must be parsed too;
+    // including it adds text, so repeat until nothing changes.
+    loop {
+        let mut changed = false;
+        for (index, chunk) in chunks.iter().enumerate() {
+            if included[index] {
+                continue;
+            }
+            let name = &source.as_bytes()[chunk.defines.clone().expect("only definitions are skipped")];
+            let used = chunks
+                .iter()
+                .zip(&included)
+                .any(|(other, &inc)| inc && contains_word(&source.as_bytes()[other.range.clone()], name));
+            if used {
+                included[index] = true;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    let mut ranges: Vec<Range<usize>> = Vec::new();
+    for (chunk, _) in chunks.iter().zip(&included).filter(|(_, &inc)| inc) {
+        match ranges.last_mut() {
+            Some(last) if last.end == chunk.range.start => last.end = chunk.range.end,
+            _ => ranges.push(chunk.range.clone()),
+        }
+    }
+    Some(ranges)
+}
+
+fn is_ident(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || byte == b'_' || byte >= 0x80
+}
+
+fn contains_word(haystack: &[u8], word: &[u8]) -> bool {
+    memchr::memmem::find_iter(haystack, word).any(|at| {
+        let end = at + word.len();
+        (at == 0 || !is_ident(haystack[at - 1])) && (end == haystack.len() || !is_ident(haystack[end]))
+    })
+}
+
+/// Splits a module into top-level statements. `None` when the text ends
+/// inside a string or a bracket, or brackets close that never opened.
+fn split(bytes: &[u8]) -> Option<Vec<Chunk>> {
+    let starts = statement_starts(bytes)?;
+    let mut chunks: Vec<Chunk> = Vec::new();
+    for (index, &start) in starts.iter().enumerate() {
+        let end = starts.get(index + 1).copied().unwrap_or(bytes.len());
+        let line = &bytes[start..end];
+        let first = first_word(line);
+        // Clauses of a compound statement, and a definition after its
+        // decorators, belong to the statement before them.
+        let continues_previous = matches!(first, b"else" | b"elif" | b"except" | b"finally")
+            || chunks.last().is_some_and(|prev| {
+                bytes[prev.range.start] == b'@' && prev.defines.is_none()
+            });
+        let defines = definition_name(bytes, start, end);
+        match chunks.last_mut() {
+            Some(prev) if continues_previous => {
+                prev.range.end = end;
+                if prev.defines.is_none() && bytes[prev.range.start] == b'@' {
+                    prev.defines = defines;
+                }
+            }
+            _ => chunks.push(Chunk { range: start..end, defines }),
+        }
+    }
+    Some(chunks)
+}
+
+fn first_word(line: &[u8]) -> &[u8] {
+    let end = line.iter().position(|&b| !is_ident(b)).unwrap_or(line.len());
+    &line[..end]
+}
+
+/// The name a `def`/`async def`/`class` line at `start` binds.
+fn definition_name(bytes: &[u8], start: usize, end: usize) -> Option<Range<usize>> {
+    let line = &bytes[start..end];
+    let rest = if let Some(rest) = line.strip_prefix(b"async") {
+        rest.trim_ascii_start().strip_prefix(b"def")?
+    } else {
+        line.strip_prefix(b"def").or_else(|| line.strip_prefix(b"class"))?
+    };
+    if !rest.first().is_some_and(|b| b.is_ascii_whitespace()) {
+        return None;
+    }
+    let name_start = end - rest.trim_ascii_start().len();
+    let name_len = bytes[name_start..end].iter().position(|&b| !is_ident(b)).unwrap_or(end - name_start);
+    (name_len > 0).then(|| name_start..name_start + name_len)
+}
+
+/// Byte offsets where top-level statements begin: lines that start at
+/// column 0 with code, outside strings, brackets and continuations.
+fn statement_starts(bytes: &[u8]) -> Option<Vec<usize>> {
+    let mut starts = Vec::new();
+    let mut depth: usize = 0;
+    let mut at_line_start = true;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if at_line_start {
+            at_line_start = false;
+            if depth == 0 && !matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'#' | b'\x0c') {
+                starts.push(i);
+            }
+        }
+        match b {
+            b'\n' => {
+                at_line_start = true;
+                i += 1;
+            }
+            b'#' => i = memchr::memchr(b'\n', &bytes[i..]).map_or(bytes.len(), |n| i + n),
+            // A backslash before a line break joins the next line, which
+            // therefore starts no statement.
+            b'\\' => match (bytes.get(i + 1), bytes.get(i + 2)) {
+                (Some(b'\n'), _) => i += 2,
+                (Some(b'\r'), Some(b'\n')) => i += 3,
+                _ => i += 1,
+            },
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                i += 1;
+            }
+            b')' | b']' | b'}' => {
+                depth = depth.checked_sub(1)?;
+                i += 1;
+            }
+            b'"' | b'\'' => i = skip_string(bytes, i)?,
+            _ => i += 1,
+        }
+    }
+    (depth == 0).then_some(starts)
+}
+
+/// The offset after the string literal whose opening quote is at `i`.
+/// Prefix letters need no care: they are ordinary bytes before the quote.
+fn skip_string(bytes: &[u8], i: usize) -> Option<usize> {
+    let quote = bytes[i];
+    let triple = bytes.get(i + 1) == Some(&quote) && bytes.get(i + 2) == Some(&quote);
+    let mut j = i + if triple { 3 } else { 1 };
+    while j < bytes.len() {
+        match bytes[j] {
+            b'\\' => j += 2,
+            b'\n' if !triple => return None,
+            c if c == quote => {
+                if !triple {
+                    return Some(j + 1);
+                }
+                if bytes.get(j + 1) == Some(&quote) && bytes.get(j + 2) == Some(&quote) {
+                    return Some(j + 3);
+                }
+                j += 1;
+            }
+            _ => j += 1,
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk_texts(source: &str) -> Vec<(&str, Option<&str>)> {
+        split(source.as_bytes())
+            .unwrap()
+            .into_iter()
+            .map(|c| (&source[c.range], c.defines.map(|d| &source[d])))
+            .collect()
+    }
+
+    #[test]
+    fn splits_top_level_statements() {
+        let source = "import numpy as np\n\n@decorator\n@other(1)\ndef f(a,\nb):\n    return '''\nx\n'''\n\nclass C(\n  Base):\n    pass\nif x:\n    y = 1\nelse:\n    y = 2\nz = [\n1]\nasync def g(): pass\n";
+        let chunks = chunk_texts(source);
+        assert_eq!(chunks[0], ("import numpy as np\n\n", None));
+        assert_eq!(chunks[1].1, Some("f"));
+        assert!(chunks[1].0.starts_with("@decorator") && chunks[1].0.ends_with("'''\n\n"));
+        assert_eq!(chunks[2].1, Some("C"));
+        assert_eq!(chunks[3], ("if x:\n    y = 1\nelse:\n    y = 2\n", None));
+        assert_eq!(chunks[4], ("z = [\n1]\n", None));
+        assert_eq!(chunks[5], ("async def g(): pass\n", Some("g")));
+    }
+
+    #[test]
+    fn strings_comments_and_continuations_do_not_start_statements() {
+        let source = "x = 1 + \\\ndef_not_a_def\ns = \"# ( not a comment\"\nt = 'a\\'b' # (\nu = \"\"\"\ndef inner(): pass\n\"\"\"\n";
+        let starts: Vec<&str> = chunk_texts(source).into_iter().map(|(t, _)| t.lines().next().unwrap()).collect();
+        assert_eq!(starts, ["x = 1 + \\", "s = \"# ( not a comment\"", "t = 'a\\'b' # (", "u = \"\"\""]);
+    }
+
+    #[test]
+    fn unbalanced_text_parses_whole() {
+        assert!(ranges_to_parse("x = (\ndef f(): pass\n", &[]).is_none());
+        assert!(ranges_to_parse("s = '''\ndef f(): pass\n", &[]).is_none());
+        assert!(ranges_to_parse("x = )\n", &[]).is_none());
+    }
+
+    #[test]
+    fn skips_definitions_without_candidates_unless_their_name_is_used() {
+        let source = "import numpy as np\ndef quiet():\n    return 1\ndef loud():\n    return np.float_\ndef np():\n    pass\n";
+        let loud = source.find("float_").unwrap();
+        let ranges = ranges_to_parse(source, &[loud]).unwrap();
+        let parsed: String = ranges.iter().map(|r| &source[r.clone()]).collect();
+        assert!(!parsed.contains("quiet"), "{parsed}");
+        assert!(parsed.contains("def loud"), "{parsed}");
+        assert!(parsed.contains("def np"), "a definition shadowing a used name is parsed: {parsed}");
+    }
+}
