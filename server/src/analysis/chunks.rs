@@ -3,12 +3,21 @@
 //! A module splits, lexically, into top-level statements. A `def` or `class`
 //! statement (with its decorators) that holds no candidate occurrence (see
 //! `prefilter`) cannot produce a finding. What it could do is bind its own
-//! name and shadow an import, and that matters only where the name is used.
-//! So such a block is left out of the parse unless its name appears as a
-//! word in the text that is parsed. Everything else (imports, assignments,
-//! module-level `if`/`try`) is always parsed. Skipping is done with
-//! tree-sitter's included ranges, so node offsets stay those of the file.
+//! name at module level and so shadow what that name meant. A module-level
+//! name means something to detection only when module-level code binds it
+//! (an import or an assignment, always parsed, so the name shows there as a
+//! word outside quotes) or a star import provides it. So such a block is
+//! left out unless its name appears unquoted in the module-level statements,
+//! and nothing is left out of a file with a star import. A name bound at
+//! module level to a cataloged symbol (`from numpy.random import rand`,
+//! `f = np.float_`) is itself a finding where it is used, so a block that
+//! uses any word of a module-level statement holding a candidate is parsed
+//! too. Everything else
+//! (imports, assignments, module-level `if`/`try`) is always parsed.
+//! Skipping uses tree-sitter's included ranges, so node offsets stay those
+//! of the file.
 
+use std::collections::HashSet;
 use std::ops::Range;
 
 /// One top-level statement: its byte range and, for `def`/`class` blocks,
@@ -22,35 +31,31 @@ struct Chunk {
 /// The byte ranges to parse, or `None` when the whole file must be parsed
 /// (nothing to skip, or text the splitter cannot follow).
 pub fn ranges_to_parse(source: &str, candidates: &[usize]) -> Option<Vec<Range<usize>>> {
-    let chunks = split(source.as_bytes())?;
-    let mut included: Vec<bool> = chunks
+    let bytes = source.as_bytes();
+    if memchr::memmem::find(bytes, b"import *").is_some() {
+        return None;
+    }
+    let chunks = split(bytes)?;
+    let module_level: Vec<&[u8]> =
+        chunks.iter().filter(|c| c.defines.is_none()).map(|c| &bytes[c.range.clone()]).collect();
+    let tracked: HashSet<&[u8]> = chunks
         .iter()
-        .map(|c| c.defines.is_none() || candidates.iter().any(|&at| c.range.contains(&at)))
+        .filter(|c| c.defines.is_none() && candidates.iter().any(|&at| c.range.contains(&at)))
+        .flat_map(|c| words(&bytes[c.range.clone()]))
+        .collect();
+    let included: Vec<bool> = chunks
+        .iter()
+        .map(|c| match &c.defines {
+            None => true,
+            Some(name) => {
+                candidates.iter().any(|&at| c.range.contains(&at))
+                    || module_level.iter().any(|text| contains_unquoted_word(text, &bytes[name.clone()]))
+                    || words(&bytes[c.range.clone()]).any(|word| tracked.contains(word))
+            }
+        })
         .collect();
     if included.iter().all(|&i| i) {
         return None;
-    }
-    // A skipped block whose name is used in parsed text must be parsed too;
-    // including it adds text, so repeat until nothing changes.
-    loop {
-        let mut changed = false;
-        for (index, chunk) in chunks.iter().enumerate() {
-            if included[index] {
-                continue;
-            }
-            let name = &source.as_bytes()[chunk.defines.clone().expect("only definitions are skipped")];
-            let used = chunks
-                .iter()
-                .zip(&included)
-                .any(|(other, &inc)| inc && contains_word(&source.as_bytes()[other.range.clone()], name));
-            if used {
-                included[index] = true;
-                changed = true;
-            }
-        }
-        if !changed {
-            break;
-        }
     }
     let mut ranges: Vec<Range<usize>> = Vec::new();
     for (chunk, _) in chunks.iter().zip(&included).filter(|(_, &inc)| inc) {
@@ -66,10 +71,22 @@ fn is_ident(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || byte == b'_' || byte >= 0x80
 }
 
-fn contains_word(haystack: &[u8], word: &[u8]) -> bool {
+/// The identifier-like words of a text.
+fn words(text: &[u8]) -> impl Iterator<Item = &[u8]> {
+    text.split(|&b| !is_ident(b)).filter(|w| w.first().is_some_and(|b| !b.is_ascii_digit()))
+}
+
+/// Whether `word` occurs as a whole word that is not the whole content of a
+/// string literal (`__all__ = ["name"]` names, it does not bind).
+fn contains_unquoted_word(haystack: &[u8], word: &[u8]) -> bool {
+    let is_quote = |b: u8| b == b'"' || b == b'\'';
     memchr::memmem::find_iter(haystack, word).any(|at| {
         let end = at + word.len();
-        (at == 0 || !is_ident(haystack[at - 1])) && (end == haystack.len() || !is_ident(haystack[end]))
+        let before = (at > 0).then(|| haystack[at - 1]);
+        let after = haystack.get(end).copied();
+        let whole = before.is_none_or(|b| !is_ident(b)) && after.is_none_or(|b| !is_ident(b));
+        let quoted = before.is_some_and(is_quote) && after.is_some_and(is_quote);
+        whole && !quoted
     })
 }
 
@@ -232,12 +249,17 @@ mod tests {
 
     #[test]
     fn skips_definitions_without_candidates_unless_their_name_is_used() {
-        let source = "import numpy as np\ndef quiet():\n    return 1\ndef loud():\n    return np.float_\ndef np():\n    pass\n";
+        let source = "import numpy as np\n__all__ = ['quiet']\ndef quiet():\n    return 1\ndef loud():\n    return np.float_\ndef np():\n    pass\n";
         let loud = source.find("float_").unwrap();
         let ranges = ranges_to_parse(source, &[loud]).unwrap();
         let parsed: String = ranges.iter().map(|r| &source[r.clone()]).collect();
-        assert!(!parsed.contains("quiet"), "{parsed}");
+        assert!(!parsed.contains("def quiet"), "{parsed}");
         assert!(parsed.contains("def loud"), "{parsed}");
-        assert!(parsed.contains("def np"), "a definition shadowing a used name is parsed: {parsed}");
+        assert!(parsed.contains("def np"), "a definition shadowing a module-level name is parsed: {parsed}");
+        assert!(ranges_to_parse("from numpy import *\ndef quiet(): pass\n", &[]).is_none());
+        let source = "from numpy.random import rand as r\ndef quiet():\n    return 1\ndef uses():\n    return r(3)\n";
+        let ranges = ranges_to_parse(source, &[source.find("rand").unwrap()]).unwrap();
+        let parsed: String = ranges.iter().map(|r| &source[r.clone()]).collect();
+        assert!(parsed.contains("def uses") && !parsed.contains("def quiet"), "{parsed}");
     }
 }
