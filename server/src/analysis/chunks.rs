@@ -10,9 +10,10 @@
 //! left out unless its name appears unquoted in the module-level statements,
 //! and nothing is left out of a file with a star import. A name bound at
 //! module level to a cataloged symbol (`from numpy.random import rand`,
-//! `f = np.float_`) is itself a finding where it is used, so a block that
-//! uses any word of a module-level statement holding a candidate is parsed
-//! too. Everything else
+//! `from numpy import float_ as f`, `f = np.float_`) is itself a finding
+//! where it is used, so a block that uses such a name (the candidate, its
+//! `as` alias, or the targets of an assignment on its line) is parsed too.
+//! Everything else
 //! (imports, assignments, module-level `if`/`try`) is always parsed.
 //! Skipping uses tree-sitter's included ranges, so node offsets stay those
 //! of the file.
@@ -40,8 +41,9 @@ pub fn ranges_to_parse(source: &str, candidates: &[usize]) -> Option<Vec<Range<u
         chunks.iter().filter(|c| c.defines.is_none()).map(|c| &bytes[c.range.clone()]).collect();
     let tracked: HashSet<&[u8]> = chunks
         .iter()
-        .filter(|c| c.defines.is_none() && candidates.iter().any(|&at| c.range.contains(&at)))
-        .flat_map(|c| words(&bytes[c.range.clone()]))
+        .filter(|c| c.defines.is_none())
+        .flat_map(|c| candidates.iter().filter(move |&&at| c.range.contains(&at)))
+        .flat_map(|&at| bound_names(bytes, at))
         .collect();
     let included: Vec<bool> = chunks
         .iter()
@@ -69,6 +71,27 @@ pub fn ranges_to_parse(source: &str, candidates: &[usize]) -> Option<Vec<Range<u
 
 fn is_ident(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || byte == b'_' || byte >= 0x80
+}
+
+/// The names a module-level statement may bind to the cataloged symbol
+/// whose name starts at `at`: the name itself, an `as` alias right after
+/// it, and the targets of an assignment earlier on its line.
+fn bound_names(bytes: &[u8], at: usize) -> Vec<&[u8]> {
+    let name_end = at + bytes[at..].iter().position(|&b| !is_ident(b)).unwrap_or(bytes.len() - at);
+    let mut names = vec![&bytes[at..name_end]];
+    let rest = bytes[name_end..].trim_ascii_start();
+    if let Some(after_as) = rest.strip_prefix(b"as").filter(|r| r.first().is_some_and(u8::is_ascii_whitespace)) {
+        names.extend(words(after_as).next());
+    }
+    let line_start = memchr::memrchr(b'\n', &bytes[..at]).map_or(0, |i| i + 1);
+    let line = &bytes[line_start..at];
+    let assignment = line.iter().enumerate().position(|(i, &b)| {
+        b == b'=' && line.get(i + 1) != Some(&b'=') && (i == 0 || !matches!(line[i - 1], b'=' | b'!' | b'<' | b'>'))
+    });
+    if let Some(equals) = assignment {
+        names.extend(words(&line[..equals]));
+    }
+    names
 }
 
 /// The identifier-like words of a text.
@@ -257,9 +280,10 @@ mod tests {
         assert!(parsed.contains("def loud"), "{parsed}");
         assert!(parsed.contains("def np"), "a definition shadowing a module-level name is parsed: {parsed}");
         assert!(ranges_to_parse("from numpy import *\ndef quiet(): pass\n", &[]).is_none());
-        let source = "from numpy.random import rand as r\ndef quiet():\n    return 1\ndef uses():\n    return r(3)\n";
-        let ranges = ranges_to_parse(source, &[source.find("rand").unwrap()]).unwrap();
+        let source = "import numpy as np\nfrom numpy.random import rand as r\ng = np.float_\ndef quiet():\n    return np.zeros(1)\ndef uses():\n    return r(3)\ndef also():\n    return g\n";
+        let ranges = ranges_to_parse(source, &[source.find("rand as").unwrap(), source.find("float_").unwrap()]).unwrap();
         let parsed: String = ranges.iter().map(|r| &source[r.clone()]).collect();
-        assert!(parsed.contains("def uses") && !parsed.contains("def quiet"), "{parsed}");
+        assert!(parsed.contains("def uses") && parsed.contains("def also"), "{parsed}");
+        assert!(!parsed.contains("def quiet"), "{parsed}");
     }
 }
