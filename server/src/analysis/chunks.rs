@@ -36,7 +36,7 @@ pub fn ranges_to_parse(source: &str, candidates: &[usize]) -> Option<Vec<Range<u
     if memchr::memmem::find(bytes, b"import *").is_some() {
         return None;
     }
-    let chunks = split(bytes)?;
+    let chunks = split(bytes, 0..bytes.len(), b"")?;
     let module_level: Vec<&[u8]> =
         chunks.iter().filter(|c| c.defines.is_none()).map(|c| &bytes[c.range.clone()]).collect();
     let tracked: HashSet<&[u8]> = chunks
@@ -45,28 +45,65 @@ pub fn ranges_to_parse(source: &str, candidates: &[usize]) -> Option<Vec<Range<u
         .flat_map(|c| candidates.iter().filter(move |&&at| c.range.contains(&at)))
         .flat_map(|&at| bound_names(bytes, at))
         .collect();
-    let included: Vec<bool> = chunks
-        .iter()
-        .map(|c| match &c.defines {
-            None => true,
-            Some(name) => {
-                candidates.iter().any(|&at| c.range.contains(&at))
-                    || module_level.iter().any(|text| contains_unquoted_word(text, &bytes[name.clone()]))
-                    || words(&bytes[c.range.clone()]).any(|word| tracked.contains(word))
-            }
-        })
-        .collect();
-    if included.iter().all(|&i| i) {
-        return None;
-    }
+    let needed = |chunk: &Chunk, scope_text: &[&[u8]]| match &chunk.defines {
+        None => true,
+        Some(name) => {
+            candidates.iter().any(|&at| chunk.range.contains(&at))
+                || scope_text.iter().any(|text| contains_unquoted_word(text, &bytes[name.clone()]))
+                || words(&bytes[chunk.range.clone()]).any(|word| tracked.contains(word))
+        }
+    };
     let mut ranges: Vec<Range<usize>> = Vec::new();
-    for (chunk, _) in chunks.iter().zip(&included).filter(|(_, &inc)| inc) {
-        match ranges.last_mut() {
-            Some(last) if last.end == chunk.range.start => last.end = chunk.range.end,
-            _ => ranges.push(chunk.range.clone()),
+    let mut skipped_any = false;
+    for chunk in &chunks {
+        if !needed(chunk, &module_level) {
+            skipped_any = true;
+            continue;
+        }
+        // Inside a needed class, methods are skipped by the same rules, with
+        // the class body's own statements as the scope text.
+        match class_body(bytes, chunk).and_then(|(body, indent)| Some((body.start, split(bytes, body, indent)?))) {
+            Some((body_start, members)) => {
+                push_range(&mut ranges, chunk.range.start..body_start);
+                let class_level: Vec<&[u8]> =
+                    members.iter().filter(|m| m.defines.is_none()).map(|m| &bytes[m.range.clone()]).collect();
+                for member in &members {
+                    if needed(member, &class_level) {
+                        push_range(&mut ranges, member.range.clone());
+                    } else {
+                        skipped_any = true;
+                    }
+                }
+            }
+            None => push_range(&mut ranges, chunk.range.clone()),
         }
     }
-    Some(ranges)
+    skipped_any.then_some(ranges)
+}
+
+fn push_range(ranges: &mut Vec<Range<usize>>, range: Range<usize>) {
+    match ranges.last_mut() {
+        Some(last) if last.end == range.start => last.end = range.end,
+        _ => ranges.push(range),
+    }
+}
+
+/// For a `class` statement: the byte range of its indented body and the
+/// body's indentation. `None` for other statements and one-line classes.
+fn class_body<'b>(bytes: &'b [u8], chunk: &Chunk) -> Option<(Range<usize>, &'b [u8])> {
+    let name = chunk.defines.as_ref()?;
+    let line_start = memchr::memrchr(b'\n', &bytes[..name.start]).map_or(0, |i| i + 1);
+    if !bytes[line_start..name.start].trim_ascii_start().starts_with(b"class") {
+        return None;
+    }
+    // The body starts at the first indented code line after the header.
+    let starts = line_starts(bytes, line_start..chunk.range.end)?;
+    let (&body_start, indent_len) = starts.iter().skip(1).find_map(|s| {
+        let indent = bytes[*s..chunk.range.end].iter().take_while(|b| matches!(b, b' ' | b'\t')).count();
+        let code = bytes.get(s + indent).copied();
+        (indent > 0 && code.is_some_and(|c| !matches!(c, b'\n' | b'\r' | b'#'))).then_some((s, indent))
+    })?;
+    Some((body_start..chunk.range.end, &bytes[body_start..body_start + indent_len]))
 }
 
 fn is_ident(byte: u8) -> bool {
@@ -115,31 +152,45 @@ fn contains_unquoted_word(haystack: &[u8], word: &[u8]) -> bool {
 
 /// Splits a module into top-level statements. `None` when the text ends
 /// inside a string or a bracket, or brackets close that never opened.
-fn split(bytes: &[u8]) -> Option<Vec<Chunk>> {
-    let starts = statement_starts(bytes)?;
+fn split(bytes: &[u8], within: Range<usize>, indent: &[u8]) -> Option<Vec<Chunk>> {
+    let starts: Vec<usize> = line_starts(bytes, within.clone())?
+        .into_iter()
+        .filter(|&s| {
+            let code = s + indent.len();
+            bytes[s..].starts_with(indent)
+                && bytes.get(code).is_some_and(|c| !matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'#' | b'\x0c'))
+        })
+        .collect();
     let mut chunks: Vec<Chunk> = Vec::new();
+    if starts.first().is_some_and(|&first| first > within.start) {
+        // Text before the first statement (blank lines, comments).
+        chunks.push(Chunk { range: within.start..starts[0], defines: None });
+    }
     for (index, &start) in starts.iter().enumerate() {
-        let end = starts.get(index + 1).copied().unwrap_or(bytes.len());
-        let line = &bytes[start..end];
-        let first = first_word(line);
+        let end = starts.get(index + 1).copied().unwrap_or(within.end);
+        let code = start + indent.len();
+        let first = first_word(&bytes[code..end]);
         // Clauses of a compound statement, and a definition after its
         // decorators, belong to the statement before them.
         let continues_previous = matches!(first, b"else" | b"elif" | b"except" | b"finally")
-            || chunks.last().is_some_and(|prev| {
-                bytes[prev.range.start] == b'@' && prev.defines.is_none()
-            });
-        let defines = definition_name(bytes, start, end);
+            || chunks.last().is_some_and(|prev| is_decorator_run(bytes, prev, indent));
+        let defines = definition_name(bytes, code, end);
         match chunks.last_mut() {
             Some(prev) if continues_previous => {
-                prev.range.end = end;
-                if prev.defines.is_none() && bytes[prev.range.start] == b'@' {
+                if is_decorator_run(bytes, prev, indent) {
                     prev.defines = defines;
                 }
+                prev.range.end = end;
             }
             _ => chunks.push(Chunk { range: start..end, defines }),
         }
     }
     Some(chunks)
+}
+
+/// A run of decorators still waiting for its definition.
+fn is_decorator_run(bytes: &[u8], chunk: &Chunk, indent: &[u8]) -> bool {
+    chunk.defines.is_none() && bytes.get(chunk.range.start + indent.len()) == Some(&b'@')
 }
 
 fn first_word(line: &[u8]) -> &[u8] {
@@ -163,29 +214,27 @@ fn definition_name(bytes: &[u8], start: usize, end: usize) -> Option<Range<usize
     (name_len > 0).then(|| name_start..name_start + name_len)
 }
 
-/// Byte offsets where top-level statements begin: lines that start at
-/// column 0 with code, outside strings, brackets and continuations.
-fn statement_starts(bytes: &[u8]) -> Option<Vec<usize>> {
+/// Byte offsets of the lines in `within` that begin a logical line: outside
+/// strings and brackets, and not joined to the line before by a backslash.
+fn line_starts(bytes: &[u8], within: Range<usize>) -> Option<Vec<usize>> {
     let mut starts = Vec::new();
     let mut depth: usize = 0;
     let mut at_line_start = true;
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
+    let mut i = within.start;
+    while i < within.end {
         if at_line_start {
             at_line_start = false;
-            if depth == 0 && !matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'#' | b'\x0c') {
+            if depth == 0 {
                 starts.push(i);
             }
         }
-        match b {
+        match bytes[i] {
             b'\n' => {
                 at_line_start = true;
                 i += 1;
             }
-            b'#' => i = memchr::memchr(b'\n', &bytes[i..]).map_or(bytes.len(), |n| i + n),
-            // A backslash before a line break joins the next line, which
-            // therefore starts no statement.
+            b'#' => i = memchr::memchr(b'\n', &bytes[i..within.end]).map_or(within.end, |n| i + n),
+            // A backslash before a line break joins the next line.
             b'\\' => match (bytes.get(i + 1), bytes.get(i + 2)) {
                 (Some(b'\n'), _) => i += 2,
                 (Some(b'\r'), Some(b'\n')) => i += 3,
@@ -199,7 +248,7 @@ fn statement_starts(bytes: &[u8]) -> Option<Vec<usize>> {
                 depth = depth.checked_sub(1)?;
                 i += 1;
             }
-            b'"' | b'\'' => i = skip_string(bytes, i)?,
+            b'"' | b'\'' => i = skip_string(&bytes[..within.end], i)?,
             _ => i += 1,
         }
     }
@@ -236,7 +285,7 @@ mod tests {
     use super::*;
 
     fn chunk_texts(source: &str) -> Vec<(&str, Option<&str>)> {
-        split(source.as_bytes())
+        split(source.as_bytes(), 0..source.len(), b"")
             .unwrap()
             .into_iter()
             .map(|c| (&source[c.range], c.defines.map(|d| &source[d])))
@@ -285,5 +334,16 @@ mod tests {
         let parsed: String = ranges.iter().map(|r| &source[r.clone()]).collect();
         assert!(parsed.contains("def uses") && parsed.contains("def also"), "{parsed}");
         assert!(!parsed.contains("def quiet"), "{parsed}");
+    }
+
+    #[test]
+    fn methods_of_a_needed_class_are_skipped_by_the_same_rules() {
+        let source = "import numpy as np\nclass C(Base):\n    \"\"\"Doc.\"\"\"\n    x = 1\n\n    @property\n    def quiet(self):\n        return 1\n\n    def loud(self):\n        return np.float_\n\n    def kept(self):\n        pass\n    kept = staticmethod(kept)\n";
+        let ranges = ranges_to_parse(source, &[source.find("float_").unwrap()]).unwrap();
+        let parsed: String = ranges.iter().map(|r| &source[r.clone()]).collect();
+        assert!(!parsed.contains("def quiet") && !parsed.contains("@property"), "{parsed}");
+        assert!(parsed.contains("class C(Base):\n    \"\"\"Doc.\"\"\"\n    x = 1\n"), "{parsed}");
+        assert!(parsed.contains("    def loud(self):\n        return np.float_\n"), "{parsed}");
+        assert!(parsed.contains("def kept"), "a method named in the class body is kept: {parsed}");
     }
 }
