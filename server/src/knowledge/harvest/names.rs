@@ -1,0 +1,263 @@
+//! Public names: where a definition can be reached from, by following the
+//! re-exports of the scanned modules (`from .mod import name`, `from .mod
+//! import *` honouring a literal `__all__`, `from . import mod`), and which of
+//! those paths a user writes: the shortest public one.
+
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+
+use super::scan::{AllNames, Binding, FileFacts};
+
+/// A definition: the module that defines it and its top-level name there.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct DefKey {
+    pub module: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Resolved {
+    Def(DefKey),
+    Module(String),
+}
+
+#[derive(Default)]
+struct ModuleFacts {
+    is_package: bool,
+    bindings: Vec<Binding>,
+    defs: HashSet<String>,
+    all: AllNames,
+}
+
+/// The re-export graph of the scanned modules.
+pub(crate) struct Names {
+    modules: HashMap<String, ModuleFacts>,
+    namespaces: HashMap<String, Rc<HashMap<String, Resolved>>>,
+    best: HashMap<DefKey, String>,
+}
+
+pub(crate) fn is_public(path: &str) -> bool {
+    path.split('.').all(|part| !part.starts_with('_') || (part.starts_with("__") && part.ends_with("__")))
+}
+
+/// Orders candidate paths: public first, then fewest components, then
+/// shortest, then alphabetical.
+fn rank(path: &str) -> (bool, usize, usize, String) {
+    (!is_public(path), path.split('.').count(), path.len(), path.to_string())
+}
+
+impl Names {
+    /// Builds the graph from every scanned file; a module's `.py` and `.pyi`
+    /// are merged.
+    pub(crate) fn new<'a>(files: impl IntoIterator<Item = (&'a str, bool, &'a FileFacts)>) -> Names {
+        let mut modules: HashMap<String, ModuleFacts> = HashMap::new();
+        for (module, is_package, facts) in files {
+            let m = modules.entry(module.to_string()).or_default();
+            m.is_package |= is_package;
+            m.bindings.extend(facts.bindings.iter().cloned());
+            m.defs.extend(facts.defs.iter().cloned());
+            match (&m.all, &facts.all) {
+                (_, AllNames::Absent) => {}
+                (AllNames::Literal(_), AllNames::Unknown) => {}
+                (AllNames::Literal(old), AllNames::Literal(new)) => {
+                    let mut merged = old.clone();
+                    merged.extend(new.iter().cloned());
+                    m.all = AllNames::Literal(merged);
+                }
+                (_, other) => m.all = other.clone(),
+            }
+        }
+        let mut names = Names { modules, namespaces: HashMap::new(), best: HashMap::new() };
+        let all_modules: Vec<String> = {
+            let mut v: Vec<String> = names.modules.keys().cloned().collect();
+            v.sort();
+            v
+        };
+        names.resolve_namespaces(&all_modules);
+        // Every package `__init__` that re-exports a definition of its own
+        // distribution (same top-level module) offers a path.
+        let mut best: HashMap<DefKey, String> = HashMap::new();
+        let mut offer = |key: &DefKey, path: String| {
+            let better = match best.get(key) {
+                Some(current) => rank(&path) < rank(current),
+                None => true,
+            };
+            if better {
+                best.insert(key.clone(), path);
+            }
+        };
+        for m in &all_modules {
+            // A package, or a public module re-exporting a private one's
+            // definitions (`numpy/lib/user_array.py` for `_user_array_impl`).
+            let is_package = names.modules.get(m).is_some_and(|f| f.is_package);
+            let top = m.split('.').next().unwrap_or(m);
+            if let Some(ns) = names.namespaces.get(m) {
+                for (name, resolved) in ns.iter() {
+                    if let Resolved::Def(key) = resolved {
+                        let same_distribution = key.module.split('.').next() == Some(top);
+                        let shim = is_public(m) && !is_public(&key.module);
+                        if same_distribution && (is_package || shim) {
+                            offer(key, format!("{m}.{name}"));
+                        }
+                    }
+                }
+            }
+        }
+        names.best = best;
+        names
+    }
+
+    pub(crate) fn has_module(&self, module: &str) -> bool {
+        self.modules.contains_key(module)
+    }
+
+    /// Whether a package `__init__` re-exports the definition under a public path.
+    pub(crate) fn is_exported(&self, module: &str, name: &str) -> bool {
+        self.best
+            .get(&DefKey { module: module.to_string(), name: name.to_string() })
+            .is_some_and(|p| is_public(p))
+    }
+
+    /// Every module's namespace, to a fixpoint: own definitions first
+    /// (they win over imports), then imports and star imports applied until
+    /// nothing changes, so import cycles (common in large packages) resolve
+    /// as far as the code allows.
+    fn resolve_namespaces(&mut self, all_modules: &[String]) {
+        let mut spaces: HashMap<String, HashMap<String, Resolved>> = HashMap::new();
+        for m in all_modules {
+            let facts = &self.modules[m];
+            let own = facts
+                .defs
+                .iter()
+                .map(|d| (d.clone(), Resolved::Def(DefKey { module: m.clone(), name: d.clone() })))
+                .collect();
+            spaces.insert(m.clone(), own);
+        }
+        for _pass in 0..20 {
+            let mut changed = false;
+            for m in all_modules {
+                let facts = &self.modules[m];
+                let mut updates: Vec<(String, Resolved)> = Vec::new();
+                for binding in &facts.bindings {
+                    match binding {
+                        Binding::Star { module: source } => {
+                            let Some(source_ns) = spaces.get(source).filter(|_| source != m) else { continue };
+                            let names: Vec<String> = match &self.modules[source].all {
+                                AllNames::Literal(list) => list.clone(),
+                                _ => source_ns.keys().filter(|n| !n.starts_with('_')).cloned().collect(),
+                            };
+                            for name in names {
+                                if let Some(r) = source_ns.get(&name) {
+                                    updates.push((name, r.clone()));
+                                } else {
+                                    let sub = format!("{source}.{name}");
+                                    if self.modules.contains_key(&sub) {
+                                        updates.push((name, Resolved::Module(sub)));
+                                    }
+                                }
+                            }
+                        }
+                        Binding::Module { name, module: target } => {
+                            if self.modules.contains_key(target) {
+                                updates.push((name.clone(), Resolved::Module(target.clone())));
+                            }
+                        }
+                        Binding::From { name, module: source, attr } => {
+                            let Some(source_ns) = spaces.get(source) else { continue };
+                            let sub = format!("{source}.{attr}");
+                            if let Some(r) = source_ns.get(attr) {
+                                updates.push((name.clone(), r.clone()));
+                            } else if self.modules.contains_key(&sub) {
+                                updates.push((name.clone(), Resolved::Module(sub)));
+                            }
+                        }
+                    }
+                }
+                let ns = spaces.get_mut(m).expect("every module has a namespace");
+                for (name, resolved) in updates {
+                    if facts.defs.contains(&name) {
+                        continue;
+                    }
+                    if ns.get(&name) != Some(&resolved) {
+                        ns.insert(name, resolved);
+                        changed = true;
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        self.namespaces = spaces.into_iter().map(|(k, v)| (k, Rc::new(v))).collect();
+    }
+
+    /// The path users write for `qual` defined in `module`
+    /// (`numpy.lib._function_base_impl` + `["trapz"]` → `numpy.trapz`).
+    pub(crate) fn public_path(&self, module: &str, qual: &[String]) -> String {
+        let Some(first) = qual.first() else { return module.to_string() };
+        let key = DefKey { module: module.to_string(), name: first.clone() };
+        let own = format!("{module}.{first}");
+        let head = match self.best.get(&key) {
+            Some(best) if rank(best) < rank(&own) => best.clone(),
+            _ => own,
+        };
+        let mut path = head;
+        for part in &qual[1..] {
+            path.push('.');
+            path.push_str(part);
+        }
+        path
+    }
+
+    /// Resolves a dotted expression as written in `module` (`NDFrame`,
+    /// `generic.NDFrame`, `Axes.plot`) to its definition: the defining
+    /// module and the qualified name there.
+    pub(crate) fn resolve(&self, module: &str, dotted: &str) -> Option<(String, Vec<String>)> {
+        let mut parts = dotted.split('.');
+        let first = parts.next()?;
+        let mut current = self.namespaces.get(module)?.get(first)?.clone();
+        let mut tail: Vec<String> = Vec::new();
+        for part in parts {
+            match &current {
+                Resolved::Module(m) => {
+                    let ns = self.namespaces.get(m)?;
+                    current = match ns.get(part) {
+                        Some(r) => r.clone(),
+                        None => {
+                            let sub = format!("{m}.{part}");
+                            if self.modules.contains_key(&sub) {
+                                Resolved::Module(sub)
+                            } else {
+                                return None;
+                            }
+                        }
+                    };
+                }
+                Resolved::Def(_) => tail.push(part.to_string()),
+            }
+        }
+        match current {
+            Resolved::Def(key) => {
+                let mut qual = vec![key.name];
+                qual.extend(tail);
+                Some((key.module, qual))
+            }
+            Resolved::Module(_) => None,
+        }
+    }
+
+    /// The modules whose namespace binds `name` imported from `module`
+    /// (who re-exports a table).
+    pub(crate) fn importers(&self, module: &str, name: &str) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .modules
+            .iter()
+            .filter(|(_, m)| {
+                m.bindings.iter().any(|b| matches!(b, Binding::From { module: s, attr, .. } if s == module && attr == name))
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        out.sort();
+        out
+    }
+}
