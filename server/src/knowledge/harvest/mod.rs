@@ -738,6 +738,16 @@ impl<'a> Context<'a> {
                     }
                     if !base_public || (sub_exported && !base_exported) {
                         let mut entry = c.entry.clone();
+                        // A sibling replacement moves along (`NDBase.transpose` → `Frame.transpose`).
+                        if let Some(r) = &entry.replacement {
+                            let old_class = match &member {
+                                Some(_) => entry.symbol.path.rsplit_once('.').map(|(p, _)| p.to_string()).unwrap_or_default(),
+                                None => entry.symbol.path.clone(),
+                            };
+                            if let Some(rest) = r.strip_prefix(&format!("{old_class}.")) {
+                                entry.replacement = Some(format!("{class_path}.{rest}"));
+                            }
+                        }
                         entry.symbol.path = match &member {
                             Some(m) => format!("{class_path}.{m}"),
                             None => class_path,

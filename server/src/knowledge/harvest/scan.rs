@@ -146,14 +146,14 @@ pub(crate) fn decode(bytes: Vec<u8>) -> Result<String, String> {
         Ok(text) => Ok(text.strip_prefix('\u{feff}').map(str::to_string).unwrap_or(text)),
         Err(err) => {
             let bytes = err.into_bytes();
+            // PEP 263: a coding declaration in one of the first two lines.
             let head: Vec<&[u8]> = bytes.split(|&b| b == b'\n').take(2).collect();
             let latin1 = head.iter().any(|line| {
                 let line = String::from_utf8_lossy(line).to_lowercase();
-                line.trim_start().starts_with('#')
-                    && line.contains("coding")
-                    && ["latin-1", "latin1", "iso-8859-1", "iso8859-1", "iso-latin-1", "cp1252", "windows-1252"]
-                        .iter()
-                        .any(|c| line.contains(c))
+                coding_declaration(&line).is_some_and(|c| {
+                    ["latin-1", "latin1", "iso-8859-1", "iso8859-1", "iso-latin-1", "l1", "cp1252", "windows-1252"]
+                        .contains(&c.as_str())
+                })
             });
             if latin1 {
                 Ok(bytes.iter().map(|&b| b as char).collect())
@@ -164,6 +164,19 @@ pub(crate) fn decode(bytes: Vec<u8>) -> Result<String, String> {
             }
         }
     }
+}
+
+/// The encoding named by a PEP 263 comment (`# -*- coding: latin-1 -*-`).
+fn coding_declaration(line: &str) -> Option<String> {
+    let comment = line.trim_start_matches([' ', '\t', '\x0c']).strip_prefix('#')?;
+    let at = comment.find("coding")?;
+    let rest = comment[at + "coding".len()..].strip_prefix([':', '='])?;
+    let name: String = rest
+        .trim_start_matches([' ', '\t'])
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .collect();
+    (!name.is_empty()).then(|| name.replace('_', "-"))
 }
 
 /// Parses and reads one file. `Err` carries the problem (syntax error).
@@ -995,12 +1008,12 @@ impl<'s, 't> Walker<'s, 't> {
             }
             let mut bound = HashMap::new();
             for (var, element) in vars.iter().zip(&elements) {
-                if let Some(v) = self.eval_message(*element, None) {
+                if let Some(v) = self.eval_with(*element, None, usize::MAX, &HashMap::new(), 0) {
                     bound.insert(var.clone(), v);
                 }
             }
             let Some(k) = self.eval_with(key, None, usize::MAX, &bound, 0) else { continue };
-            let message = self.eval_with(value, None, usize::MAX, &bound, 0).unwrap_or_default();
+            let message = clean(&self.eval_with(value, None, usize::MAX, &bound, 0).unwrap_or_default());
             out.push((k, message, line(item)));
         }
         out
@@ -1703,7 +1716,9 @@ impl<'s, 't> Walker<'s, 't> {
     /// Returns (keyword, applies to the class constructor, renamed to).
     fn guard_keyword(&self, ctx: &Ctx<'t>, func: &FuncCtx<'t>, message: &str) -> Vec<(String, bool, Option<String>)> {
         let mut analysis = GuardAnalysis::default();
+        let mut guards_with_presence = 0;
         for guard in &ctx.guards {
+            let before: std::collections::HashSet<String> = analysis.presence.iter().map(|(k, _)| k.clone()).collect();
             match guard {
                 Guard::Then(cond) => self.analyse(*cond, true, ctx, func, &mut analysis, 0),
                 Guard::Else(conds) => {
@@ -1713,10 +1728,23 @@ impl<'s, 't> Walker<'s, 't> {
                 }
                 Guard::Other => {}
             }
+            if analysis.presence.iter().any(|(k, _)| !before.contains(k)) {
+                guards_with_presence += 1;
+            }
+        }
+        // Several arguments that must all be passed (`a is not None and b is
+        // not None`, or nested guards): a combination is deprecated, not a
+        // keyword.
+        if analysis.combination || guards_with_presence > 1 {
+            return Vec::new();
         }
         let mut presence: Vec<(String, bool)> = Vec::new();
         for p in analysis.presence {
-            if !analysis.value_checked.contains(&p.0) && !presence.contains(&p) {
+            // A value test on a passed argument (`if axis == 1`) makes it a
+            // change of behaviour, unless the message is about the keyword
+            // itself ("The 'axis' keyword ... is deprecated").
+            let value_only = analysis.value_checked.contains(&p.0) && !names_as_keyword(message, &p.0);
+            if !value_only && !presence.contains(&p) {
                 presence.push(p);
             }
         }
@@ -1803,10 +1831,18 @@ impl<'s, 't> Walker<'s, 't> {
                 }
             }
             "boolean_operator" => {
-                for field in ["left", "right"] {
-                    if let Some(n) = cond.child_by_field_name(field) {
-                        self.analyse(n, positive, ctx, func, out, depth + 1);
-                    }
+                let op = cond.child_by_field_name("operator").map(|o| text(o, self.src)).unwrap_or("");
+                let start = out.presence.len();
+                if let Some(n) = cond.child_by_field_name("left") {
+                    self.analyse(n, positive, ctx, func, out, depth + 1);
+                }
+                let middle = out.presence.len();
+                if let Some(n) = cond.child_by_field_name("right") {
+                    self.analyse(n, positive, ctx, func, out, depth + 1);
+                }
+                let conjunction = (op == "and") == positive;
+                if conjunction && middle > start && out.presence.len() > middle {
+                    out.combination = true;
                 }
             }
             "identifier" | "attribute" | "call" => {
@@ -2030,6 +2066,8 @@ impl<'s, 't> Walker<'s, 't> {
 struct GuardAnalysis {
     presence: Vec<(String, bool)>,
     value_checked: Vec<String>,
+    /// Two arguments tested together (`and`).
+    combination: bool,
 }
 
 /// `str.format` with the arguments whose values are known; unknown fields
@@ -2102,4 +2140,18 @@ fn names_as_new(message: &str, param: &str) -> bool {
         .iter()
         .any(|pattern| lower.contains(pattern.as_str()))
     }) || lower.contains(&format!("use {param}= instead")) || lower.contains(&format!("renamed to {param}"))
+}
+
+/// Whether the message speaks of `param` as a keyword: "The 'axis'
+/// keyword", "the `disp` argument", "parameter 'x'".
+fn names_as_keyword(message: &str, param: &str) -> bool {
+    let lower = message.to_lowercase();
+    let param = param.to_lowercase();
+    let nouns = ["keyword", "parameter", "argument", "kwarg", "option"];
+    ["'", "\"", "`", "``", ""].iter().any(|q| {
+        let quoted = format!("{q}{param}{q}");
+        nouns.iter().any(|n| {
+            lower.contains(&format!("{quoted} {n}")) || (!q.is_empty() && lower.contains(&format!("{n} {quoted}")))
+        })
+    })
 }
