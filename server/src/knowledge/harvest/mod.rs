@@ -193,6 +193,7 @@ pub fn harvest(options: &HarvestOptions) -> Result<Harvest, HarvestError> {
         }
     }
 
+    let started = std::time::Instant::now();
     let scanned: Vec<(usize, Result<FileFacts, String>)> = files
         .par_iter()
         .enumerate()
@@ -205,6 +206,7 @@ pub fn harvest(options: &HarvestOptions) -> Result<Harvest, HarvestError> {
         })
         .collect();
     let files_scanned = scanned.len();
+    let scan_time = started.elapsed();
     let mut facts: Vec<(&FileInput, FileFacts)> = Vec::new();
     for (i, result) in scanned {
         match result {
@@ -227,6 +229,7 @@ pub fn harvest(options: &HarvestOptions) -> Result<Harvest, HarvestError> {
         .collect();
 
     let context = Context::new(site, &dists, &facts, all_modules);
+    let names_time = started.elapsed() - scan_time;
     let mut harvest = Harvest {
         entries: Vec::new(),
         libraries,
@@ -238,6 +241,14 @@ pub fn harvest(options: &HarvestOptions) -> Result<Harvest, HarvestError> {
     let (entries, skipped) = context.entries();
     harvest.entries = entries;
     harvest.skipped += skipped;
+    tracing::debug!(
+        "harvested {} entries from {files_scanned} files: parse and read {scan_time:.2?}, names {names_time:.2?}, total {:.2?}",
+        harvest.entries.len(),
+        started.elapsed()
+    );
+    if std::env::var_os("RECODE_HARVEST_TIMING").is_some() {
+        eprintln!("harvest timing: parse and read {scan_time:.2?}, names {names_time:.2?}, total {:.2?}", started.elapsed());
+    }
     Ok(harvest)
 }
 

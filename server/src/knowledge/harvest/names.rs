@@ -133,62 +133,98 @@ impl Names {
                 .collect();
             spaces.insert(m.clone(), own);
         }
-        for _pass in 0..20 {
-            let mut changed = false;
-            for m in all_modules {
-                let facts = &self.modules[m];
-                let mut updates: Vec<(String, Resolved)> = Vec::new();
-                for binding in &facts.bindings {
-                    match binding {
-                        Binding::Star { module: source } => {
-                            let Some(source_ns) = spaces.get(source).filter(|_| source != m) else { continue };
-                            let names: Vec<String> = match &self.modules[source].all {
-                                AllNames::Literal(list) => list.clone(),
-                                _ => source_ns.keys().filter(|n| !n.starts_with('_')).cloned().collect(),
-                            };
-                            for name in names {
-                                if let Some(r) = source_ns.get(&name) {
-                                    updates.push((name, r.clone()));
+        // Modules are resolved in dependency order (Tarjan's strongly
+        // connected components come out sources first); the modules of an
+        // import cycle are iterated together to a fixpoint.
+        let index: HashMap<&str, usize> = all_modules.iter().enumerate().map(|(i, m)| (m.as_str(), i)).collect();
+        let edges: Vec<Vec<usize>> = all_modules
+            .iter()
+            .map(|m| {
+                let mut out: Vec<usize> = self.modules[m]
+                    .bindings
+                    .iter()
+                    .filter_map(|b| match b {
+                        Binding::Star { module } | Binding::From { module, .. } => index.get(module.as_str()).copied(),
+                        Binding::Module { .. } => None,
+                    })
+                    .collect();
+                out.sort_unstable();
+                out.dedup();
+                out
+            })
+            .collect();
+        for component in strongly_connected(&edges) {
+            for _round in 0..20 {
+                let mut changed = false;
+                for &i in &component {
+                    changed |= self.apply_bindings(&all_modules[i], &mut spaces);
+                }
+                if !changed || component.len() == 1 && _round >= 1 {
+                    break;
+                }
+            }
+        }
+        self.namespaces = spaces.into_iter().map(|(k, v)| (k, Rc::new(v))).collect();
+    }
+
+    /// Applies a module's imports to its namespace; whether it changed.
+    fn apply_bindings(&self, m: &str, spaces: &mut HashMap<String, HashMap<String, Resolved>>) -> bool {
+        let facts = &self.modules[m];
+        let mut updates: Vec<(String, Resolved)> = Vec::new();
+        for binding in &facts.bindings {
+            match binding {
+                Binding::Star { module: source } => {
+                    let Some(source_ns) = spaces.get(source).filter(|_| source != m) else { continue };
+                    match &self.modules[source].all {
+                        AllNames::Literal(list) => {
+                            for name in list {
+                                if let Some(r) = source_ns.get(name) {
+                                    updates.push((name.clone(), r.clone()));
                                 } else {
                                     let sub = format!("{source}.{name}");
                                     if self.modules.contains_key(&sub) {
-                                        updates.push((name, Resolved::Module(sub)));
+                                        updates.push((name.clone(), Resolved::Module(sub)));
                                     }
                                 }
                             }
                         }
-                        Binding::Module { name, module: target } => {
-                            if self.modules.contains_key(target) {
-                                updates.push((name.clone(), Resolved::Module(target.clone())));
-                            }
-                        }
-                        Binding::From { name, module: source, attr } => {
-                            let Some(source_ns) = spaces.get(source) else { continue };
-                            let sub = format!("{source}.{attr}");
-                            if let Some(r) = source_ns.get(attr) {
+                        _ => {
+                            for (name, r) in source_ns.iter().filter(|(n, _)| !n.starts_with('_')) {
                                 updates.push((name.clone(), r.clone()));
-                            } else if self.modules.contains_key(&sub) {
-                                updates.push((name.clone(), Resolved::Module(sub)));
                             }
                         }
                     }
                 }
-                let ns = spaces.get_mut(m).expect("every module has a namespace");
-                for (name, resolved) in updates {
-                    if facts.defs.contains(&name) {
-                        continue;
-                    }
-                    if ns.get(&name) != Some(&resolved) {
-                        ns.insert(name, resolved);
-                        changed = true;
+                Binding::Module { name, module: target } => {
+                    if self.modules.contains_key(target) {
+                        updates.push((name.clone(), Resolved::Module(target.clone())));
                     }
                 }
-            }
-            if !changed {
-                break;
+                Binding::From { name, module: source, attr } => {
+                    let Some(source_ns) = spaces.get(source) else { continue };
+                    if let Some(r) = source_ns.get(attr) {
+                        updates.push((name.clone(), r.clone()));
+                    } else {
+                        let sub = format!("{source}.{attr}");
+                        if self.modules.contains_key(&sub) {
+                            updates.push((name.clone(), Resolved::Module(sub)));
+                        }
+                    }
+                }
             }
         }
-        self.namespaces = spaces.into_iter().map(|(k, v)| (k, Rc::new(v))).collect();
+        let ns = spaces.get_mut(m).expect("every module has a namespace");
+        let mut changed = false;
+        for (name, resolved) in updates {
+            if facts.defs.contains(&name) {
+                continue;
+            }
+            if ns.get(&name) != Some(&resolved) {
+                ns.insert(name, resolved);
+                changed = true;
+            }
+        }
+        changed
     }
 
     /// The path users write for `qual` defined in `module`
@@ -259,5 +295,76 @@ impl Names {
             .collect();
         out.sort();
         out
+    }
+}
+
+/// Tarjan's strongly connected components, iteratively; components come out
+/// in reverse topological order (every component after those it points to).
+fn strongly_connected(edges: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    let n = edges.len();
+    let mut index = vec![usize::MAX; n];
+    let mut low = vec![0; n];
+    let mut on_stack = vec![false; n];
+    let mut stack = Vec::new();
+    let mut out = Vec::new();
+    let mut next = 0;
+    for root in 0..n {
+        if index[root] != usize::MAX {
+            continue;
+        }
+        // (node, position in its edge list)
+        let mut call: Vec<(usize, usize)> = vec![(root, 0)];
+        index[root] = next;
+        low[root] = next;
+        next += 1;
+        stack.push(root);
+        on_stack[root] = true;
+        while let Some(&mut (v, ref mut pos)) = call.last_mut() {
+            if *pos < edges[v].len() {
+                let w = edges[v][*pos];
+                *pos += 1;
+                if index[w] == usize::MAX {
+                    index[w] = next;
+                    low[w] = next;
+                    next += 1;
+                    stack.push(w);
+                    on_stack[w] = true;
+                    call.push((w, 0));
+                } else if on_stack[w] {
+                    low[v] = low[v].min(index[w]);
+                }
+            } else {
+                call.pop();
+                if let Some(&(parent, _)) = call.last() {
+                    low[parent] = low[parent].min(low[v]);
+                }
+                if low[v] == index[v] {
+                    let mut component = Vec::new();
+                    while let Some(w) = stack.pop() {
+                        on_stack[w] = false;
+                        component.push(w);
+                        if w == v {
+                            break;
+                        }
+                    }
+                    component.sort_unstable();
+                    out.push(component);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn components_come_sources_first() {
+        // 0 → 1 → 2 → 1, 3 → 0
+        let edges = vec![vec![1], vec![2], vec![1], vec![0]];
+        let c = strongly_connected(&edges);
+        assert_eq!(c, vec![vec![1, 2], vec![0], vec![3]]);
     }
 }

@@ -180,6 +180,10 @@ fn coding_declaration(line: &str) -> Option<String> {
 }
 
 /// Parses and reads one file. `Err` carries the problem (syntax error).
+/// A file without any of these words has no deprecation site.
+const SITE_WORDS: &[&str] =
+    &["warn", "deprecat", "rename_parameter", "delete_parameter", "__expired_attributes__", "__former_attrs__", "__getattr__"];
+
 pub(crate) fn scan_source(parser: &mut Parser, input: &FileInput, text: &str) -> Result<FileFacts, String> {
     let tree = parser.parse(text, None).ok_or_else(|| "tree-sitter gave no tree".to_string())?;
     let root = tree.root_node();
@@ -192,11 +196,15 @@ pub(crate) fn scan_source(parser: &mut Parser, input: &FileInput, text: &str) ->
     collect_module_consts(root, src, &mut consts);
     let mut warn_names = WarnNames::default();
     collect_warn_imports(root, src, &mut warn_names);
+    // Most files hold no deprecation at all: for them only the names they
+    // bind are read (for public paths), not their calls.
+    let sites_possible = SITE_WORDS.iter().any(|w| text.contains(w));
     let mut walker = Walker {
         src,
         input,
         consts,
         warn_names,
+        sites_possible,
         facts: FileFacts::default(),
     };
     walker.facts.docstring = docstring(root, src);
@@ -462,6 +470,8 @@ struct Walker<'s, 't> {
     input: &'s FileInput,
     consts: HashMap<String, Node<'t>>,
     warn_names: WarnNames,
+    /// Whether the file mentions anything a site needs (see `SITE_WORDS`).
+    sites_possible: bool,
     facts: FileFacts,
 }
 
@@ -873,6 +883,9 @@ impl<'s, 't> Walker<'s, 't> {
     }
 
     fn wrapped_assignment(&mut self, name: &str, call: Node<'t>, ctx: &Ctx<'t>) {
+        if !self.sites_possible {
+            return;
+        }
         let Some(func) = call.child_by_field_name("function") else { return };
         let Some(target) = self.symbol_for_member(ctx, name) else { return };
         if is_private(name) {
@@ -1143,6 +1156,9 @@ impl<'s, 't> Walker<'s, 't> {
     }
 
     fn decorators(&mut self, decorators: &[Node<'t>], ctx: &Ctx<'t>, name: &str, func: Option<&FuncCtx<'t>>) {
+        if !self.sites_possible {
+            return;
+        }
         for deco in decorators {
             let Some(expr) = deco.named_child(0) else { continue };
             let (callee, call) = if expr.kind() == "call" {
@@ -1336,6 +1352,9 @@ impl<'s, 't> Walker<'s, 't> {
     // ----- calls: warnings.warn and friends -----
 
     fn calls_in(&mut self, stmt: Node<'t>, ctx: &Ctx<'t>) {
+        if !self.sites_possible {
+            return;
+        }
         let calls: Vec<Node> = descendants(stmt, is_scope).into_iter().filter(|n| n.kind() == "call").collect();
         for call in calls {
             let Some(func) = call.child_by_field_name("function") else { continue };
@@ -1898,6 +1917,9 @@ impl<'s, 't> Walker<'s, 't> {
     // ----- raise AttributeError in module __getattr__ -----
 
     fn raise(&mut self, stmt: Node<'t>, ctx: &Ctx<'t>) {
+        if !self.sites_possible {
+            return;
+        }
         let Some(func) = &ctx.func else { return };
         if func.nested || ctx.qual.len() != 1 || func.name != "__getattr__" {
             return;
