@@ -53,7 +53,7 @@ use super::catalog::{Catalog, Entry, EntryKind, EntrySource, LibraryInfo, Symbol
 use dist::Distribution;
 use names::Names;
 use scan::{FileFacts, FileInput, Site, SiteKind, Target};
-use text::{category_version, is_dotted_name, is_identifier, mentions_deprecation, stated_replacement, stated_versions};
+use text::{category_version, clean, is_dotted_name, is_identifier, mentions_deprecation, stated_replacement, stated_versions};
 
 pub use cache::{cache_dir, cache_file};
 
@@ -407,6 +407,9 @@ impl<'a> Context<'a> {
                 }
             }
         }
+        for (input, f) in self.facts {
+            candidates.extend(self.namespace_entries(input, f));
+        }
         candidates.extend(self.inherited(&candidates));
         candidates.extend(self.copied(&candidates));
 
@@ -591,6 +594,57 @@ impl<'a> Context<'a> {
             },
             def,
         })
+    }
+
+    /// A deprecated namespace (SciPy's `scipy.linalg.basic`): the module
+    /// itself, and each name of its literal `__all__`, with the same name in
+    /// the parent package as the replacement when it exists there.
+    fn namespace_entries(&self, input: &FileInput, facts: &FileFacts) -> Vec<Candidate> {
+        let Some(line) = facts.deprecated_namespace else { return Vec::new() };
+        let (dist, installed) = &self.dists[input.dist];
+        let module = &input.module;
+        let parent = module.rsplit_once('.').map(|(p, _)| p.to_string());
+        let header = facts.header_comment.clone().unwrap_or_default();
+        let removed_in = stated_versions(&header).removed.and_then(|r| Version::from_str(&r).ok()).filter(|r| r > installed);
+        let make = |path: String, note: String, replacement: Option<String>| Candidate {
+            entry: Entry {
+                library: dist.name.clone(),
+                symbol: SymbolPattern { path, keyword: None },
+                kind: EntryKind::Deprecated,
+                deprecated_in: Some(installed.clone()),
+                removed_in: removed_in.clone(),
+                replacement,
+                replacement_since: None,
+                argument: None,
+                unless_keyword: None,
+                severity_cap: None,
+                note,
+                link: self.site.join(&input.rel).display().to_string(),
+                origin: format!("{}:{line}", input.rel),
+                source: EntrySource::Harvested { version: installed.clone() },
+            },
+            def: None,
+        };
+        let mut out = vec![make(
+            module.clone(),
+            clean(&format!("The `{module}` namespace is deprecated. {header}")),
+            None,
+        )];
+        if let scan::AllNames::Literal(names) = &facts.all {
+            for name in names.iter().filter(|n| is_identifier(n)) {
+                let replacement = parent.as_ref().map(|p| format!("{p}.{name}")).filter(|r| self.exists(r));
+                let advice = match &replacement {
+                    Some(r) => format!(" Import `{name}` as `{r}` instead."),
+                    None => String::new(),
+                };
+                out.push(make(
+                    format!("{module}.{name}"),
+                    clean(&format!("The `{module}` namespace is deprecated.{advice} {header}")),
+                    replacement,
+                ));
+            }
+        }
+        out
     }
 
     /// The package a NumPy-style table belongs to: the package whose

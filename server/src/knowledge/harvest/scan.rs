@@ -127,6 +127,12 @@ pub(crate) struct FileFacts {
     pub templates: Vec<TableTemplate>,
     /// The module docstring (read for table versions).
     pub docstring: Option<String>,
+    /// The comment lines that open the file.
+    pub header_comment: Option<String>,
+    /// The module `__getattr__` hands every name to a deprecation helper
+    /// (SciPy's `_sub_module_deprecation(..., attribute=name)`): the whole
+    /// namespace is deprecated. The line of that call.
+    pub deprecated_namespace: Option<usize>,
     /// Sites seen but not turned into entries (private or nested functions,
     /// helpers, positional-only deprecations, unrecoverable names).
     pub skipped: usize,
@@ -208,6 +214,7 @@ pub(crate) fn scan_source(parser: &mut Parser, input: &FileInput, text: &str) ->
         facts: FileFacts::default(),
     };
     walker.facts.docstring = docstring(root, src);
+    walker.facts.header_comment = header_comment(text);
     let ctx = Ctx::default();
     walker.walk_block(root, &ctx);
     Ok(walker.facts)
@@ -285,6 +292,17 @@ fn last_name<'s>(node: Node, src: &'s [u8]) -> &'s str {
         "identifier" => text(node, src),
         _ => "",
     }
+}
+
+fn header_comment(text: &str) -> Option<String> {
+    let lines: Vec<&str> = text
+        .lines()
+        .take_while(|l| l.trim_start().starts_with('#'))
+        .filter(|l| !l.starts_with("#!") && !l.contains("coding"))
+        .map(|l| l.trim_start().trim_start_matches('#').trim())
+        .collect();
+    let joined = clean(&lines.join(" "));
+    (!joined.is_empty()).then_some(joined)
 }
 
 fn docstring(body: Node, src: &[u8]) -> Option<String> {
@@ -1386,8 +1404,30 @@ impl<'s, 't> Walker<'s, 't> {
             match role {
                 Some(CallRole::Warn) => self.warn(call, ctx),
                 Some(CallRole::WarnDeprecated) => self.warn_deprecated(call, ctx),
-                None => {}
+                None => self.namespace_helper(call, func, ctx),
             }
+        }
+    }
+
+    /// In a module `__getattr__(name)`: `return _sub_module_deprecation(...,
+    /// attribute=name)`, a deprecation helper handed the requested name.
+    fn namespace_helper(&mut self, call: Node<'t>, callee: Node<'t>, ctx: &Ctx<'t>) {
+        let Some(func) = &ctx.func else { return };
+        if func.nested || ctx.qual.len() != 1 || func.name != "__getattr__" || !ctx.guards.is_empty() {
+            return;
+        }
+        if !last_name(callee, self.src).to_lowercase().contains("deprecat") {
+            return;
+        }
+        let Some(param) = func.params.first().map(|p| p.name.as_str()) else { return };
+        let args = Args::of(call, self.src);
+        let passes_name = args
+            .positional
+            .iter()
+            .chain(args.keywords.iter().map(|(_, v)| v))
+            .any(|a| a.kind() == "identifier" && text(*a, self.src) == param);
+        if passes_name {
+            self.facts.deprecated_namespace.get_or_insert(line(call));
         }
     }
 

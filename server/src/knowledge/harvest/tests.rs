@@ -75,6 +75,7 @@ fn real_numpy_and_pandas_install() {
         std::fs::write(dump, out).unwrap();
     }
 
+    check_invariants(&h);
     // NumPy 2.x: `numpy/_expired_attrs_2_0.py`.
     let e = entry(&h, "numpy.float_");
     assert_eq!(e.kind, EntryKind::Removed);
@@ -145,7 +146,7 @@ fn maps_distributions_to_import_packages() {
 #[test]
 fn bad_files_are_named_and_skipped() {
     let h = fixture();
-    assert_eq!(h.files_scanned, 17, "tests/ and _vendor/ are not scanned");
+    assert_eq!(h.files_scanned, 19, "tests/ and _vendor/ are not scanned");
     assert_eq!(h.problems.len(), 2, "{:#?}", h.problems);
     assert!(h.problems[0].contains("toylib/broken.py") && h.problems[0].contains("syntax error at line 1"), "{}", h.problems[0]);
     assert!(h.problems[1].contains("toylib/latin.py") && h.problems[1].contains("UTF-8"), "{}", h.problems[1]);
@@ -388,7 +389,7 @@ fn cache_is_per_environment_and_invalidated_by_changes() {
 
     let first = harvest_cached(&options).unwrap();
     assert!(!first.from_cache);
-    assert_eq!(first.files_scanned, 17);
+    assert_eq!(first.files_scanned, 19);
     let files: Vec<_> = std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(files.len(), 1, "one cache file, no temporary left: {files:?}");
     assert_eq!(cache_file(&options).unwrap().file_name().unwrap(), files[0].as_os_str());
@@ -430,4 +431,45 @@ fn cache_is_per_environment_and_invalidated_by_changes() {
     let fifth = harvest_cached(&options).unwrap();
     assert!(!fifth.from_cache);
     assert!(harvest_cached(&options).unwrap().from_cache);
+}
+
+#[test]
+fn deprecated_namespace_modules() {
+    let h = fixture();
+    // `def __getattr__(name): return _sub_module_deprecation(..., attribute=name)`
+    let e = entry(&h, "toylib.oldnames");
+    assert_eq!((e.kind, e.removed_in.clone()), (EntryKind::Deprecated, v("2.0.0")), "the header comment dates it");
+    assert_eq!(e.origin, origin_of("toylib/oldnames.py", "return _sub_module_deprecation"));
+    let e = entry(&h, "toylib.oldnames.new_sum");
+    assert_eq!(e.replacement.as_deref(), Some("toylib.new_sum"));
+    assert!(e.note.starts_with("The `toylib.oldnames` namespace is deprecated. Import `new_sum` as `toylib.new_sum` instead."), "{}", e.note);
+    assert_eq!(entry(&h, "toylib.oldnames.nothing_here").replacement, None, "no such name in the parent");
+    // The private helper itself is no entry.
+    assert!(!h.entries.iter().any(|e| e.symbol.path.contains("_helpers")));
+}
+
+/// What the catalog requires of every entry.
+fn check_invariants(h: &Harvest) {
+    for e in &h.entries {
+        let s = e.symbol.to_string();
+        assert!(e.deprecated_in.is_some() || e.removed_in.is_some(), "{s}: no version");
+        if let (Some(d), Some(r)) = (&e.deprecated_in, &e.removed_in) {
+            assert!(d <= r, "{s}: deprecated_in {d} after removed_in {r}");
+        }
+        assert_eq!(e.symbol.keyword.is_some(), matches!(e.kind, EntryKind::KeywordRemoved | EntryKind::KeywordRenamed), "{s}: {}", e.kind);
+        if e.kind == EntryKind::KeywordRenamed {
+            assert!(e.replacement.is_some(), "{s}: renamed to what?");
+        }
+        assert!(!e.note.trim().is_empty() && !e.link.is_empty(), "{s}: note and link");
+        assert!(e.symbol.path.split('.').all(text::is_identifier), "{s}: not a dotted name");
+        assert!(matches!(e.source, EntrySource::Harvested { .. }));
+        let (file, line) = e.origin.rsplit_once(':').expect("origin is file:line");
+        assert!(file.ends_with(".py") || file.ends_with(".pyi"), "{s}: {}", e.origin);
+        assert!(line.parse::<usize>().is_ok_and(|l| l > 0), "{s}: {}", e.origin);
+    }
+}
+
+#[test]
+fn entries_keep_the_catalog_invariants() {
+    check_invariants(&fixture());
 }
