@@ -190,7 +190,11 @@ fn write(file: &Path, key: &str, options: &HarvestOptions, harvest: &Harvest) ->
         files_scanned: harvest.files_scanned,
         skipped: harvest.skipped,
         problems: harvest.problems.clone(),
-        libraries: harvest.libraries.iter().map(|l| CachedLibrary { name: l.name.clone(), modules: l.modules.clone() }).collect(),
+        libraries: harvest
+            .libraries
+            .iter()
+            .map(|l| CachedLibrary { name: l.name.clone(), modules: l.modules.clone() })
+            .collect(),
         entries: harvest
             .entries
             .iter()

@@ -24,6 +24,24 @@
 //! - NumPy's `__expired_attributes__`, `__former_attrs__` and
 //!   `__deprecated_attrs__` tables, and `raise AttributeError` under a name
 //!   guard in a module `__getattr__` (removed names).
+//! - Deprecated namespaces: a module `__getattr__(name)` that hands the name
+//!   to a deprecation helper (SciPy's `_sub_module_deprecation`) deprecates
+//!   the module and every name of its literal `__all__`.
+//! - matplotlib's pyplot wrappers (`@_copy_docstring_and_deprecators(Axes.x)`)
+//!   take the keyword deprecations of the method they wrap.
+//!
+//! Versions: `deprecated_in` / `removed_in` come from decorator arguments,
+//! then the message ("deprecated since 1.5", "will be removed in 3.0"), then
+//! a versioned category (`Pandas4Warning` → removed in 4.0); otherwise
+//! `deprecated_in` is the installed version (deprecated at or before it) and,
+//! for removals, `removed_in` is. A stated removal at or before the installed
+//! version of something that is still there is dropped.
+//!
+//! Not harvested: tests and vendored copies (`tests/`, `_vendor/`,
+//! `externals/`, …), private or nested functions, helpers whose message is a
+//! parameter, positional-argument deprecations, property setters; these are
+//! counted in [`Harvest::skipped`]. Editable installs (sources outside
+//! site-packages) and `*-stubs` distributions are not followed.
 //!
 //! Symbols are public paths: a definition is named by the shortest public
 //! dotted path that re-exports it (`numpy.lib._function_base_impl.trapz` →
@@ -53,7 +71,9 @@ use super::catalog::{Catalog, Entry, EntryKind, EntrySource, LibraryInfo, Symbol
 use dist::Distribution;
 use names::Names;
 use scan::{FileFacts, FileInput, Site, SiteKind, Target};
-use text::{category_version, clean, is_dotted_name, is_identifier, mentions_deprecation, stated_replacement, stated_versions};
+use text::{
+    category_version, clean, is_dotted_name, is_identifier, mentions_deprecation, stated_replacement, stated_versions,
+};
 
 pub use cache::{cache_dir, cache_file};
 
@@ -136,9 +156,21 @@ pub enum HarvestError {
 
 /// Directories never scanned: tests and vendored copies of other projects.
 const SKIPPED_DIRS: &[&str] = &[
-    "tests", "test", "__pycache__", "_vendor", "_vendored", "vendor", "vendored", "externals",
+    "tests",
+    "test",
+    "__pycache__",
+    "_vendor",
+    "_vendored",
+    "vendor",
+    "vendored",
+    "externals",
     // copies of other projects inside scipy / scikit-learn
-    "array_api_compat", "array_api_extra", "_array_api_compat_vendor", "cobyqa", "pyprima", "_uarray",
+    "array_api_compat",
+    "array_api_extra",
+    "_array_api_compat_vendor",
+    "cobyqa",
+    "pyprima",
+    "_uarray",
 ];
 
 /// Reads the deprecations out of the installed packages of `options.site_packages`.
@@ -225,7 +257,11 @@ pub fn harvest(options: &HarvestOptions) -> Result<Harvest, HarvestError> {
     }
     let libraries: Vec<LibraryInfo> = used
         .iter()
-        .map(|&i| LibraryInfo { name: dists[i].0.name.clone(), modules: dists[i].0.top_levels.clone(), release_notes: None })
+        .map(|&i| LibraryInfo {
+            name: dists[i].0.name.clone(),
+            modules: dists[i].0.top_levels.clone(),
+            release_notes: None,
+        })
         .collect();
 
     let context = Context::new(site, &dists, &facts, all_modules);
@@ -247,7 +283,10 @@ pub fn harvest(options: &HarvestOptions) -> Result<Harvest, HarvestError> {
         started.elapsed()
     );
     if std::env::var_os("RECODE_HARVEST_TIMING").is_some() {
-        eprintln!("harvest timing: parse and read {scan_time:.2?}, names {names_time:.2?}, total {:.2?}", started.elapsed());
+        eprintln!(
+            "harvest timing: parse and read {scan_time:.2?}, names {names_time:.2?}, total {:.2?}",
+            started.elapsed()
+        );
     }
     Ok(harvest)
 }
@@ -325,19 +364,108 @@ struct Context<'a> {
 
 /// Modules a replacement may name outside the library itself.
 const STDLIB: &[&str] = &[
-    "abc", "ast", "builtins", "collections", "contextlib", "copy", "dataclasses", "datetime", "decimal", "enum",
-    "fractions", "functools", "importlib", "inspect", "io", "itertools", "json", "logging", "math", "numbers",
-    "operator", "os", "pathlib", "pickle", "random", "re", "shutil", "statistics", "string", "subprocess", "sys",
-    "tempfile", "textwrap", "threading", "time", "types", "typing", "unittest", "warnings", "zoneinfo",
+    "abc",
+    "ast",
+    "builtins",
+    "collections",
+    "contextlib",
+    "copy",
+    "dataclasses",
+    "datetime",
+    "decimal",
+    "enum",
+    "fractions",
+    "functools",
+    "importlib",
+    "inspect",
+    "io",
+    "itertools",
+    "json",
+    "logging",
+    "math",
+    "numbers",
+    "operator",
+    "os",
+    "pathlib",
+    "pickle",
+    "random",
+    "re",
+    "shutil",
+    "statistics",
+    "string",
+    "subprocess",
+    "sys",
+    "tempfile",
+    "textwrap",
+    "threading",
+    "time",
+    "types",
+    "typing",
+    "unittest",
+    "warnings",
+    "zoneinfo",
 ];
 
 const BUILTINS: &[&str] = &[
-    "bool", "bytes", "complex", "dict", "float", "int", "list", "object", "set", "str", "tuple", "frozenset",
-    "range", "round", "abs", "min", "max", "sum", "len", "isinstance", "issubclass", "type", "print", "open",
-    "zip", "map", "filter", "sorted", "reversed", "any", "all", "callable", "getattr", "hasattr", "setattr",
-    "iter", "next", "enumerate", "divmod", "pow", "hash", "id", "repr", "format", "vars", "dir", "bytearray",
-    "memoryview", "slice", "property", "staticmethod", "classmethod", "super", "locals", "globals",
+    "bool",
+    "bytes",
+    "complex",
+    "dict",
+    "float",
+    "int",
+    "list",
+    "object",
+    "set",
+    "str",
+    "tuple",
+    "frozenset",
+    "range",
+    "round",
+    "abs",
+    "min",
+    "max",
+    "sum",
+    "len",
+    "isinstance",
+    "issubclass",
+    "type",
+    "print",
+    "open",
+    "zip",
+    "map",
+    "filter",
+    "sorted",
+    "reversed",
+    "any",
+    "all",
+    "callable",
+    "getattr",
+    "hasattr",
+    "setattr",
+    "iter",
+    "next",
+    "enumerate",
+    "divmod",
+    "pow",
+    "hash",
+    "id",
+    "repr",
+    "format",
+    "vars",
+    "dir",
+    "bytearray",
+    "memoryview",
+    "slice",
+    "property",
+    "staticmethod",
+    "classmethod",
+    "super",
+    "locals",
+    "globals",
 ];
+
+/// A class: its module and qualified name there.
+type ClassKey = (String, Vec<String>);
 
 /// A site turned into an entry, before deduplication.
 struct Candidate {
@@ -347,10 +475,18 @@ struct Candidate {
 }
 
 impl<'a> Context<'a> {
-    fn new(site: &'a Path, dists: &'a [(Distribution, Version)], facts: &'a [(&'a FileInput, FileFacts)], env_modules: HashSet<String>) -> Self {
+    fn new(
+        site: &'a Path,
+        dists: &'a [(Distribution, Version)],
+        facts: &'a [(&'a FileInput, FileFacts)],
+        env_modules: HashSet<String>,
+    ) -> Self {
         let names = Names::new(facts.iter().map(|(input, f)| (input.module.as_str(), input.is_init, f)));
         let mut deprecation: HashSet<String> =
-            ["DeprecationWarning", "PendingDeprecationWarning", "VisibleDeprecationWarning"].iter().map(|s| s.to_string()).collect();
+            ["DeprecationWarning", "PendingDeprecationWarning", "VisibleDeprecationWarning"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
         let mut future: HashSet<String> = ["FutureWarning"].iter().map(|s| s.to_string()).collect();
         // Subclasses (and aliases) of the categories, to a fixpoint.
         let mut edges: Vec<(String, Vec<String>)> = Vec::new();
@@ -370,7 +506,10 @@ impl<'a> Context<'a> {
                     deprecation.insert(name.clone());
                     future.remove(name);
                     changed = true;
-                } else if !deprecation.contains(name) && !future.contains(name) && bases.iter().any(|b| future.contains(b)) {
+                } else if !deprecation.contains(name)
+                    && !future.contains(name)
+                    && bases.iter().any(|b| future.contains(b))
+                {
                     future.insert(name.clone());
                     changed = true;
                 }
@@ -385,7 +524,16 @@ impl<'a> Context<'a> {
                 classes.entry((input.module.clone(), class.qual.clone())).or_insert((class, input.dist));
             }
         }
-        Context { site, dists, facts, names, deprecation_categories: deprecation, future_categories: future, env_modules, classes }
+        Context {
+            site,
+            dists,
+            facts,
+            names,
+            deprecation_categories: deprecation,
+            future_categories: future,
+            env_modules,
+            classes,
+        }
     }
 
     fn entries(&self) -> (Vec<Entry>, usize) {
@@ -430,7 +578,7 @@ impl<'a> Context<'a> {
         let mut entries: Vec<Entry> = by_symbol
             .into_values()
             .map(|mut group| {
-                group.sort_by(|a, b| rank_entry(a).cmp(&rank_entry(b)));
+                group.sort_by_key(rank_entry);
                 let mut best = group.remove(0);
                 for other in &group {
                     if other.kind == best.kind {
@@ -451,7 +599,9 @@ impl<'a> Context<'a> {
                 best
             })
             .collect();
-        entries.sort_by(|a, b| (&a.library, &a.symbol.path, &a.symbol.keyword).cmp(&(&b.library, &b.symbol.path, &b.symbol.keyword)));
+        entries.sort_by(|a, b| {
+            (&a.library, &a.symbol.path, &a.symbol.keyword).cmp(&(&b.library, &b.symbol.path, &b.symbol.keyword))
+        });
         (entries, skipped)
     }
 
@@ -465,7 +615,13 @@ impl<'a> Context<'a> {
         }
     }
 
-    fn candidate(&self, input: &FileInput, facts: &FileFacts, site: &Site, templates: &HashMap<(String, String), (String, String)>) -> Option<Candidate> {
+    fn candidate(
+        &self,
+        input: &FileInput,
+        facts: &FileFacts,
+        site: &Site,
+        templates: &HashMap<(String, String), (String, String)>,
+    ) -> Option<Candidate> {
         let (dist, installed) = &self.dists[input.dist];
         let mut message = site.message.clone();
         let mut def = None;
@@ -605,7 +761,8 @@ impl<'a> Context<'a> {
         let module = &input.module;
         let parent = module.rsplit_once('.').map(|(p, _)| p.to_string());
         let header = facts.header_comment.clone().unwrap_or_default();
-        let removed_in = stated_versions(&header).removed.and_then(|r| Version::from_str(&r).ok()).filter(|r| r > installed);
+        let removed_in =
+            stated_versions(&header).removed.and_then(|r| Version::from_str(&r).ok()).filter(|r| r > installed);
         let make = |path: String, note: String, replacement: Option<String>| Candidate {
             entry: Entry {
                 library: dist.name.clone(),
@@ -625,11 +782,8 @@ impl<'a> Context<'a> {
             },
             def: None,
         };
-        let mut out = vec![make(
-            module.clone(),
-            clean(&format!("The `{module}` namespace is deprecated. {header}")),
-            None,
-        )];
+        let mut out =
+            vec![make(module.clone(), clean(&format!("The `{module}` namespace is deprecated. {header}")), None)];
         if let scan::AllNames::Literal(names) = &facts.all {
             for name in names.iter().filter(|n| is_identifier(n)) {
                 let replacement = parent.as_ref().map(|p| format!("{p}.{name}")).filter(|r| self.exists(r));
@@ -733,9 +887,7 @@ impl<'a> Context<'a> {
             return true;
         }
         fact.bases.iter().any(|base| {
-            self.names
-                .resolve(module, base)
-                .is_some_and(|(m, q)| self.has_member(&m, &q, member, depth + 1))
+            self.names.resolve(module, base).is_some_and(|(m, q)| self.has_member(&m, &q, member, depth + 1))
         })
     }
 
@@ -748,7 +900,7 @@ impl<'a> Context<'a> {
     /// the first subclass that gets it. Constructor keywords go to subclasses
     /// that keep the base `__init__` or take the keyword too.
     fn inherited(&self, candidates: &[Candidate]) -> Vec<Candidate> {
-        let mut children: HashMap<(String, Vec<String>), Vec<(String, Vec<String>)>> = HashMap::new();
+        let mut children: HashMap<ClassKey, Vec<ClassKey>> = HashMap::new();
         for ((module, qual), (class, _)) in &self.classes {
             for base in &class.bases {
                 if let Some(key) = self.names.resolve(module, base) {
@@ -763,7 +915,9 @@ impl<'a> Context<'a> {
         for c in candidates {
             let Some((module, qual)) = &c.def else { continue };
             let keyword = c.entry.symbol.keyword.clone();
-            let (class_qual, member) = if keyword.is_some() && self.classes.contains_key(&(module.clone(), qual.clone())) {
+            let (class_qual, member) = if keyword.is_some()
+                && self.classes.contains_key(&(module.clone(), qual.clone()))
+            {
                 (qual.clone(), None)
             } else if qual.len() >= 2 && self.classes.contains_key(&(module.clone(), qual[..qual.len() - 1].to_vec())) {
                 (qual[..qual.len() - 1].to_vec(), Some(qual[qual.len() - 1].clone()))
@@ -780,7 +934,9 @@ impl<'a> Context<'a> {
                     continue;
                 }
                 for (sub_module, sub_qual) in children.get(&key).into_iter().flatten() {
-                    let Some((fact, sub_dist)) = self.classes.get(&(sub_module.clone(), sub_qual.clone())) else { continue };
+                    let Some((fact, sub_dist)) = self.classes.get(&(sub_module.clone(), sub_qual.clone())) else {
+                        continue;
+                    };
                     if sub_dist != dist {
                         continue;
                     }
@@ -806,7 +962,9 @@ impl<'a> Context<'a> {
                         // A sibling replacement moves along (`NDBase.transpose` → `Frame.transpose`).
                         if let Some(r) = &entry.replacement {
                             let old_class = match &member {
-                                Some(_) => entry.symbol.path.rsplit_once('.').map(|(p, _)| p.to_string()).unwrap_or_default(),
+                                Some(_) => {
+                                    entry.symbol.path.rsplit_once('.').map(|(p, _)| p.to_string()).unwrap_or_default()
+                                }
                                 None => entry.symbol.path.clone(),
                             };
                             if let Some(rest) = r.strip_prefix(&format!("{old_class}.")) {
@@ -865,7 +1023,8 @@ fn version_in_module_name(module: &str) -> Option<String> {
 /// A dotted Python name whose class and member parts are public (private
 /// module parts are allowed: some definitions have no public path).
 fn symbol_is_valid(path: &str) -> bool {
-    is_dotted_name(path) && !path.rsplit('.').next().is_some_and(|last| last.starts_with('_') && !last.starts_with("__"))
+    is_dotted_name(path)
+        && !path.rsplit('.').next().is_some_and(|last| last.starts_with('_') && !last.starts_with("__"))
 }
 
 fn rank_entry(e: &Entry) -> (u8, bool, std::cmp::Reverse<usize>, String) {

@@ -113,9 +113,7 @@ impl Names {
 
     /// Whether a package `__init__` re-exports the definition under a public path.
     pub(crate) fn is_exported(&self, module: &str, name: &str) -> bool {
-        self.best
-            .get(&DefKey { module: module.to_string(), name: name.to_string() })
-            .is_some_and(|p| is_public(p))
+        self.best.get(&DefKey { module: module.to_string(), name: name.to_string() }).is_some_and(|p| is_public(p))
     }
 
     /// Every module's namespace, to a fixpoint: own definitions first
@@ -289,7 +287,9 @@ impl Names {
             .modules
             .iter()
             .filter(|(_, m)| {
-                m.bindings.iter().any(|b| matches!(b, Binding::From { module: s, attr, .. } if s == module && attr == name))
+                m.bindings
+                    .iter()
+                    .any(|b| matches!(b, Binding::From { module: s, attr, .. } if s == module && attr == name))
             })
             .map(|(k, _)| k.clone())
             .collect();

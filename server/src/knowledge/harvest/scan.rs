@@ -9,7 +9,9 @@ use tree_sitter::{Node, Parser};
 
 use crate::knowledge::catalog::EntryKind;
 
-use super::text::{clean, is_dotted_name, is_identifier, mentions_default_change, mentions_word, unescape, version_token};
+use super::text::{
+    clean, is_dotted_name, is_identifier, mentions_default_change, mentions_word, unescape, version_token,
+};
 
 /// A file to scan.
 #[derive(Debug, Clone)]
@@ -187,8 +189,15 @@ fn coding_declaration(line: &str) -> Option<String> {
 
 /// Parses and reads one file. `Err` carries the problem (syntax error).
 /// A file without any of these words has no deprecation site.
-const SITE_WORDS: &[&str] =
-    &["warn", "deprecat", "rename_parameter", "delete_parameter", "__expired_attributes__", "__former_attrs__", "__getattr__"];
+const SITE_WORDS: &[&str] = &[
+    "warn",
+    "deprecat",
+    "rename_parameter",
+    "delete_parameter",
+    "__expired_attributes__",
+    "__former_attrs__",
+    "__getattr__",
+];
 
 pub(crate) fn scan_source(parser: &mut Parser, input: &FileInput, text: &str) -> Result<FileFacts, String> {
     let tree = parser.parse(text, None).ok_or_else(|| "tree-sitter gave no tree".to_string())?;
@@ -205,14 +214,7 @@ pub(crate) fn scan_source(parser: &mut Parser, input: &FileInput, text: &str) ->
     // Most files hold no deprecation at all: for them only the names they
     // bind are read (for public paths), not their calls.
     let sites_possible = SITE_WORDS.iter().any(|w| text.contains(w));
-    let mut walker = Walker {
-        src,
-        input,
-        consts,
-        warn_names,
-        sites_possible,
-        facts: FileFacts::default(),
-    };
+    let mut walker = Walker { src, input, consts, warn_names, sites_possible, facts: FileFacts::default() };
     walker.facts.docstring = docstring(root, src);
     walker.facts.header_comment = header_comment(text);
     let ctx = Ctx::default();
@@ -355,7 +357,25 @@ struct WarnNames {
 
 fn collect_warn_imports(root: Node, src: &[u8], out: &mut WarnNames) {
     out.modules.push("warnings".into());
-    for node in descendants(root, |n| !matches!(n.kind(), "module" | "block" | "function_definition" | "class_definition" | "if_statement" | "try_statement" | "with_statement" | "else_clause" | "elif_clause" | "except_clause" | "finally_clause" | "decorated_definition" | "for_statement" | "while_statement")) {
+    for node in descendants(root, |n| {
+        !matches!(
+            n.kind(),
+            "module"
+                | "block"
+                | "function_definition"
+                | "class_definition"
+                | "if_statement"
+                | "try_statement"
+                | "with_statement"
+                | "else_clause"
+                | "elif_clause"
+                | "except_clause"
+                | "finally_clause"
+                | "decorated_definition"
+                | "for_statement"
+                | "while_statement"
+        )
+    }) {
         match node.kind() {
             "import_statement" => {
                 for child in named_children(node) {
@@ -523,7 +543,9 @@ fn deco_role(name: &str) -> DecoRole {
         "rename_parameter" => DecoRole::RenameParameter,
         "_rename_parameter" => DecoRole::ScipyRenameParameter,
         "delete_parameter" => DecoRole::DeleteParameter,
-        "make_keyword_only" | "deprecate_nonkeyword_arguments" | "_deprecate_positional_args"
+        "make_keyword_only"
+        | "deprecate_nonkeyword_arguments"
+        | "_deprecate_positional_args"
         | "deprecate_positional_args" => DecoRole::PositionalOnly,
         "_copy_docstring_and_deprecators" => DecoRole::CopyDeprecators,
         "setter" | "deleter" => DecoRole::Setter,
@@ -605,7 +627,8 @@ impl<'s, 't> Walker<'s, 't> {
             "function_definition" => self.function(stmt, &[], ctx),
             "class_definition" => self.class(stmt, &[], ctx),
             "decorated_definition" => {
-                let decorators: Vec<Node> = named_children(stmt).into_iter().filter(|n| n.kind() == "decorator").collect();
+                let decorators: Vec<Node> =
+                    named_children(stmt).into_iter().filter(|n| n.kind() == "decorator").collect();
                 if let Some(def) = stmt.child_by_field_name("definition") {
                     match def.kind() {
                         "function_definition" => self.function(def, &decorators, ctx),
@@ -627,7 +650,9 @@ impl<'s, 't> Walker<'s, 't> {
                 for alt in alternatives {
                     match alt.kind() {
                         "elif_clause" => {
-                            if let (Some(cond), Some(body)) = (alt.child_by_field_name("condition"), alt.child_by_field_name("consequence")) {
+                            if let (Some(cond), Some(body)) =
+                                (alt.child_by_field_name("condition"), alt.child_by_field_name("consequence"))
+                            {
                                 let mut inner = Self::with_guard(ctx, Guard::Else(previous.clone()));
                                 inner.guards.push(Guard::Then(cond));
                                 self.walk_block(body, &inner);
@@ -670,7 +695,9 @@ impl<'s, 't> Walker<'s, 't> {
                             }
                         }
                         "else_clause" | "finally_clause" => {
-                            let body = part.child_by_field_name("body").or_else(|| named_children(part).into_iter().find(|n| n.kind() == "block"));
+                            let body = part
+                                .child_by_field_name("body")
+                                .or_else(|| named_children(part).into_iter().find(|n| n.kind() == "block"));
                             if let Some(body) = body {
                                 self.walk_block(body, ctx);
                             }
@@ -755,7 +782,9 @@ impl<'s, 't> Walker<'s, 't> {
                             self.facts.bindings.push(Binding::Module { name: top.clone(), module: top });
                         }
                         "aliased_import" => {
-                            if let (Some(n), Some(a)) = (child.child_by_field_name("name"), child.child_by_field_name("alias")) {
+                            if let (Some(n), Some(a)) =
+                                (child.child_by_field_name("name"), child.child_by_field_name("alias"))
+                            {
                                 self.facts.bindings.push(Binding::Module {
                                     name: text(a, self.src).into(),
                                     module: text(n, self.src).into(),
@@ -767,7 +796,9 @@ impl<'s, 't> Walker<'s, 't> {
                 }
             }
             "import_from_statement" => {
-                let Some(module) = stmt.child_by_field_name("module_name").and_then(|m| self.absolute(m)) else { return };
+                let Some(module) = stmt.child_by_field_name("module_name").and_then(|m| self.absolute(m)) else {
+                    return;
+                };
                 if named_children(stmt).iter().any(|c| c.kind() == "wildcard_import") {
                     self.facts.bindings.push(Binding::Star { module });
                     return;
@@ -783,7 +814,11 @@ impl<'s, 't> Walker<'s, 't> {
                         _ => (text(name, self.src), text(name, self.src)),
                     };
                     if is_identifier(attr) && is_identifier(bound) {
-                        self.facts.bindings.push(Binding::From { name: bound.into(), module: module.clone(), attr: attr.into() });
+                        self.facts.bindings.push(Binding::From {
+                            name: bound.into(),
+                            module: module.clone(),
+                            attr: attr.into(),
+                        });
                     }
                 }
             }
@@ -816,7 +851,9 @@ impl<'s, 't> Walker<'s, 't> {
         let module_scope = ctx.module_scope();
         match expr.kind() {
             "assignment" => {
-                let (Some(left), right) = (expr.child_by_field_name("left"), expr.child_by_field_name("right")) else { return };
+                let (Some(left), right) = (expr.child_by_field_name("left"), expr.child_by_field_name("right")) else {
+                    return;
+                };
                 let names: Vec<String> = match left.kind() {
                     "identifier" => vec![text(left, self.src).to_string()],
                     "pattern_list" | "tuple_pattern" => named_children(left)
@@ -839,7 +876,9 @@ impl<'s, 't> Walker<'s, 't> {
                     }
                 }
                 let (Some(right), [name]) = (right, names.as_slice()) else { return };
-                if module_scope && matches!(name.as_str(), "__expired_attributes__" | "__former_attrs__" | "__deprecated_attrs__") {
+                if module_scope
+                    && matches!(name.as_str(), "__expired_attributes__" | "__former_attrs__" | "__deprecated_attrs__")
+                {
                     self.table(name, right);
                     return;
                 }
@@ -943,13 +982,10 @@ impl<'s, 't> Walker<'s, 't> {
                     .and_then(|n| self.literal(n))
                     .or_else(|| args.get(1, "alternative").map(|n| text(n, self.src).to_string()))
                     .filter(|a| is_dotted_name(a));
-                let message = args
-                    .kw("msg")
-                    .and_then(|n| self.eval_message(n, None))
-                    .unwrap_or_else(|| match &alt {
-                        Some(a) => format!("{name} is deprecated, use {a} instead."),
-                        None => format!("{name} is deprecated."),
-                    });
+                let message = args.kw("msg").and_then(|n| self.eval_message(n, None)).unwrap_or_else(|| match &alt {
+                    Some(a) => format!("{name} is deprecated, use {a} instead."),
+                    None => format!("{name} is deprecated."),
+                });
                 self.facts.sites.push(Site {
                     target,
                     keyword: None,
@@ -976,7 +1012,10 @@ impl<'s, 't> Walker<'s, 't> {
                     if pair.kind() != "pair" {
                         continue;
                     }
-                    let (Some(k), Some(v)) = (pair.child_by_field_name("key"), pair.child_by_field_name("value")) else { continue };
+                    let (Some(k), Some(v)) = (pair.child_by_field_name("key"), pair.child_by_field_name("value"))
+                    else {
+                        continue;
+                    };
                     let Some(key) = self.literal(k) else { continue };
                     // A value may be a message or a tuple holding one.
                     let message = if v.kind() == "tuple" {
@@ -1018,7 +1057,10 @@ impl<'s, 't> Walker<'s, 't> {
         let mut out = Vec::new();
         let Some(body) = comp.child_by_field_name("body") else { return out };
         let Some(clause) = named_children(comp).into_iter().find(|n| n.kind() == "for_in_clause") else { return out };
-        let (Some(left), Some(right)) = (clause.child_by_field_name("left"), clause.child_by_field_name("right")) else { return out };
+        let (Some(left), Some(right)) = (clause.child_by_field_name("left"), clause.child_by_field_name("right"))
+        else {
+            return out;
+        };
         let vars: Vec<String> = match left.kind() {
             "identifier" => vec![text(left, self.src).into()],
             _ => named_children(left).into_iter().map(|n| text(n, self.src).to_string()).collect(),
@@ -1031,7 +1073,9 @@ impl<'s, 't> Walker<'s, 't> {
         if !matches!(items.kind(), "list" | "tuple" | "set") {
             return out;
         }
-        let (Some(key), Some(value)) = (body.child_by_field_name("key"), body.child_by_field_name("value")) else { return out };
+        let (Some(key), Some(value)) = (body.child_by_field_name("key"), body.child_by_field_name("value")) else {
+            return out;
+        };
         for item in named_children(items) {
             let elements: Vec<Node> = if vars.len() == 1 { vec![item] } else { named_children(item) };
             if elements.len() != vars.len() {
@@ -1100,7 +1144,11 @@ impl<'s, 't> Walker<'s, 't> {
         let mut has_init = false;
         if let Some(body) = body {
             for stmt in named_children(body) {
-                let def = if stmt.kind() == "decorated_definition" { stmt.child_by_field_name("definition") } else { Some(stmt) };
+                let def = if stmt.kind() == "decorated_definition" {
+                    stmt.child_by_field_name("definition")
+                } else {
+                    Some(stmt)
+                };
                 let Some(def) = def else { continue };
                 match def.kind() {
                     "function_definition" | "class_definition" => {
@@ -1246,7 +1294,10 @@ impl<'s, 't> Walker<'s, 't> {
                         table: None,
                     });
                 }
-                DecoRole::DeprecateKwarg | DecoRole::RenameParameter | DecoRole::ScipyRenameParameter | DecoRole::DeleteParameter => {
+                DecoRole::DeprecateKwarg
+                | DecoRole::RenameParameter
+                | DecoRole::ScipyRenameParameter
+                | DecoRole::DeleteParameter => {
                     let Some(call) = call else { continue };
                     let Some(target) = self.def_target(ctx, name, func) else { continue };
                     let args = Args::of(call, self.src);
@@ -1256,7 +1307,9 @@ impl<'s, 't> Walker<'s, 't> {
                             let new_is_none = new.is_none_or(|n| text(n, self.src) == "None");
                             (None, args.get(0, "old_arg_name"), if new_is_none { None } else { new }, true)
                         }
-                        DecoRole::RenameParameter => (args.get(0, "since"), args.get(1, "old"), args.get(2, "new"), true),
+                        DecoRole::RenameParameter => {
+                            (args.get(0, "since"), args.get(1, "old"), args.get(2, "new"), true)
+                        }
                         DecoRole::ScipyRenameParameter => {
                             let version = args.get(2, "dep_version");
                             let present = version.is_some_and(|v| text(v, self.src) != "None");
@@ -1389,9 +1442,10 @@ impl<'s, 't> Walker<'s, 't> {
                     let object = func.child_by_field_name("object").map(|o| text(o, self.src)).unwrap_or("");
                     let attr = last_name(func, self.src);
                     let object_last = object.rsplit('.').next().unwrap_or(object);
-                    if matches!(attr, "warn" | "warn_explicit") && self.warn_names.modules.iter().any(|m| m == object) {
-                        Some(CallRole::Warn)
-                    } else if attr == "warn_external" && object_last == "_api" {
+                    let warn = matches!(attr, "warn" | "warn_explicit") && self.warn_names.modules.iter().any(|m| m == object);
+                    // matplotlib's `_api.warn_external(message, category)`
+                    let external = attr == "warn_external" && object_last == "_api";
+                    if warn || external {
                         Some(CallRole::Warn)
                     } else if attr == "warn_deprecated" {
                         Some(CallRole::WarnDeprecated)
@@ -1449,8 +1503,17 @@ impl<'s, 't> Walker<'s, 't> {
         if !category.ends_with("Warning") {
             return; // a variable category: a helper; nothing to say
         }
-        if matches!(category.as_str(), "UserWarning" | "RuntimeWarning" | "SyntaxWarning" | "ImportWarning"
-            | "UnicodeWarning" | "BytesWarning" | "ResourceWarning" | "EncodingWarning") {
+        if matches!(
+            category.as_str(),
+            "UserWarning"
+                | "RuntimeWarning"
+                | "SyntaxWarning"
+                | "ImportWarning"
+                | "UnicodeWarning"
+                | "BytesWarning"
+                | "ResourceWarning"
+                | "EncodingWarning"
+        ) {
             return;
         }
         let local = ctx.func.as_ref().map(|f| f.node);
@@ -1458,7 +1521,11 @@ impl<'s, 't> Walker<'s, 't> {
             self.facts.skipped += 1; // the message comes from a parameter: a helper
             return;
         };
-        self.record_warning(ctx, call, SiteInfo { category, message, deprecated_in: None, removed_in: None, keyword: None, replacement: None });
+        self.record_warning(
+            ctx,
+            call,
+            SiteInfo { category, message, deprecated_in: None, removed_in: None, keyword: None, replacement: None },
+        );
     }
 
     fn warn_deprecated(&mut self, call: Node<'t>, ctx: &Ctx<'t>) {
@@ -1504,19 +1571,25 @@ impl<'s, 't> Walker<'s, 't> {
             }
         };
         let keyword = match (&name, obj_type.as_deref()) {
-            (Some(n), Some("parameter" | "keyword argument" | "argument" | "kwarg")) if is_identifier(n) => Some(n.clone()),
+            (Some(n), Some("parameter" | "keyword argument" | "argument" | "kwarg")) if is_identifier(n) => {
+                Some(n.clone())
+            }
             _ => None,
         };
         let category = if pending { "PendingDeprecationWarning" } else { "DeprecationWarning" };
         let replacement = alternative.map(|a| super::text::strip_name(&a).0).filter(|a| is_dotted_name(a));
-        self.record_warning(ctx, call, SiteInfo {
-            category: category.into(),
-            message,
-            deprecated_in: Some(since),
-            removed_in: removal,
-            keyword,
-            replacement,
-        });
+        self.record_warning(
+            ctx,
+            call,
+            SiteInfo {
+                category: category.into(),
+                message,
+                deprecated_in: Some(since),
+                removed_in: removal,
+                keyword,
+                replacement,
+            },
+        );
     }
 
     /// Turns a warning at `call` into sites, by where it sits: a function, a
@@ -1556,7 +1629,9 @@ impl<'s, 't> Walker<'s, 't> {
                 return;
             }
             for name in names {
-                let message = message.replace(&format!("{{{param}}}"), &name).replace(&format!("{{{param}!r}}"), &format!("'{name}'"));
+                let message = message
+                    .replace(&format!("{{{param}}}"), &name)
+                    .replace(&format!("{{{param}!r}}"), &format!("'{name}'"));
                 self.facts.sites.push(Site {
                     target: Target::Attr { module: self.input.module.clone(), name },
                     keyword: None,
@@ -1587,7 +1662,8 @@ impl<'s, 't> Walker<'s, 't> {
             let keywords = self.guard_keyword(ctx, func, &message);
             if !keywords.is_empty() {
                 for (kw, ctor, renamed) in keywords {
-                    let target = if ctor { Target::Def(ctx.qual[..ctx.qual.len() - 1].to_vec()) } else { target.clone() };
+                    let target =
+                        if ctor { Target::Def(ctx.qual[..ctx.qual.len() - 1].to_vec()) } else { target.clone() };
                     self.facts.sites.push(Site {
                         target,
                         keyword: Some(kw),
@@ -1607,7 +1683,12 @@ impl<'s, 't> Walker<'s, 't> {
             // A default that will change: the constructor of an estimator-like
             // class when the message names one of its parameters.
             if let Some(class) = &ctx.class {
-                if ctx.qual.len() >= 2 && class.init_params.iter().any(|p| p.star == 0 && p.name != "self" && mentions_word(&message, &p.name)) {
+                if ctx.qual.len() >= 2
+                    && class
+                        .init_params
+                        .iter()
+                        .any(|p| p.star == 0 && p.name != "self" && mentions_word(&message, &p.name))
+                {
                     target = Target::Def(ctx.qual[..ctx.qual.len() - 1].to_vec());
                 }
             }
@@ -1625,7 +1706,6 @@ impl<'s, 't> Walker<'s, 't> {
             table: None,
         });
     }
-
 
     // ----- guards -----
 
@@ -1646,10 +1726,18 @@ impl<'s, 't> Walker<'s, 't> {
 
     fn condition_names(&self, cond: Node<'t>, param: &str, local: Option<Node<'t>>, before: usize) -> Vec<String> {
         match cond.kind() {
-            "parenthesized_expression" => cond.named_child(0).map(|n| self.condition_names(n, param, local, before)).unwrap_or_default(),
+            "parenthesized_expression" => {
+                cond.named_child(0).map(|n| self.condition_names(n, param, local, before)).unwrap_or_default()
+            }
             "boolean_operator" => {
-                let left = cond.child_by_field_name("left").map(|n| self.condition_names(n, param, local, before)).unwrap_or_default();
-                let right = cond.child_by_field_name("right").map(|n| self.condition_names(n, param, local, before)).unwrap_or_default();
+                let left = cond
+                    .child_by_field_name("left")
+                    .map(|n| self.condition_names(n, param, local, before))
+                    .unwrap_or_default();
+                let right = cond
+                    .child_by_field_name("right")
+                    .map(|n| self.condition_names(n, param, local, before))
+                    .unwrap_or_default();
                 let op = cond.child_by_field_name("operator").map(|n| text(n, self.src)).unwrap_or("");
                 if op == "or" {
                     left.into_iter().chain(right).collect()
@@ -1664,10 +1752,18 @@ impl<'s, 't> Walker<'s, 't> {
                 let is_param = |n: Node| n.kind() == "identifier" && text(n, self.src) == param;
                 match op.as_str() {
                     "==" => {
-                        let other = if is_param(a) { b } else if is_param(b) { a } else { return Vec::new() };
+                        let other = if is_param(a) {
+                            b
+                        } else if is_param(b) {
+                            a
+                        } else {
+                            return Vec::new();
+                        };
                         self.literal(other).into_iter().filter(|n| is_identifier(n)).collect()
                     }
-                    "in" if is_param(a) => self.collection(b, local, before).into_iter().filter(|n| is_identifier(n)).collect(),
+                    "in" if is_param(a) => {
+                        self.collection(b, local, before).into_iter().filter(|n| is_identifier(n)).collect()
+                    }
                     _ => Vec::new(),
                 }
             }
@@ -1705,7 +1801,9 @@ impl<'s, 't> Walker<'s, 't> {
                 .filter_map(|p| p.child_by_field_name("key").and_then(|k| self.literal(k)))
                 .collect(),
             "dictionary_comprehension" => self.comprehension_table(node).into_iter().map(|(k, _, _)| k).collect(),
-            "parenthesized_expression" => node.named_child(0).map(|n| self.collection_depth(n, local, before, depth + 1)).unwrap_or_default(),
+            "parenthesized_expression" => {
+                node.named_child(0).map(|n| self.collection_depth(n, local, before, depth + 1)).unwrap_or_default()
+            }
             "call" => {
                 let f = node.child_by_field_name("function").map(|f| last_name(f, self.src)).unwrap_or("");
                 if matches!(f, "frozenset" | "set" | "tuple" | "list" | "dict") {
@@ -1737,7 +1835,8 @@ impl<'s, 't> Walker<'s, 't> {
                 if n.start_byte() >= before {
                     continue;
                 }
-                let is_name = |l: Option<Node>| l.is_some_and(|l| l.kind() == "identifier" && text(l, self.src) == name);
+                let is_name =
+                    |l: Option<Node>| l.is_some_and(|l| l.kind() == "identifier" && text(l, self.src) == name);
                 match n.kind() {
                     "assignment" if is_name(n.child_by_field_name("left")) => {
                         if let Some(r) = n.child_by_field_name("right") {
@@ -1746,11 +1845,12 @@ impl<'s, 't> Walker<'s, 't> {
                             }
                         }
                     }
-                    "augmented_assignment" if is_name(n.child_by_field_name("left")) => {
-                        if n.child_by_field_name("operator").map(|o| text(o, self.src)) == Some("+=") {
-                            if let Some(r) = n.child_by_field_name("right") {
-                                augments.push(r);
-                            }
+                    "augmented_assignment"
+                        if is_name(n.child_by_field_name("left"))
+                            && n.child_by_field_name("operator").map(|o| text(o, self.src)) == Some("+=") =>
+                    {
+                        if let Some(r) = n.child_by_field_name("right") {
+                            augments.push(r);
                         }
                     }
                     _ => {}
@@ -1838,7 +1938,12 @@ impl<'s, 't> Walker<'s, 't> {
 
     /// A reference to an argument: a parameter, `self.x` for a constructor
     /// parameter `x`, or `kwargs.get("x")` / `kwargs.pop("x")`.
-    fn argument_ref(&self, node: Node<'t>, ctx: &Ctx<'t>, func: &FuncCtx<'t>) -> Option<(String, bool, Option<String>)> {
+    fn argument_ref(
+        &self,
+        node: Node<'t>,
+        ctx: &Ctx<'t>,
+        func: &FuncCtx<'t>,
+    ) -> Option<(String, bool, Option<String>)> {
         match node.kind() {
             "identifier" => {
                 let name = text(node, self.src);
@@ -1874,7 +1979,15 @@ impl<'s, 't> Walker<'s, 't> {
         }
     }
 
-    fn analyse(&self, cond: Node<'t>, positive: bool, ctx: &Ctx<'t>, func: &FuncCtx<'t>, out: &mut GuardAnalysis, depth: u32) {
+    fn analyse(
+        &self,
+        cond: Node<'t>,
+        positive: bool,
+        ctx: &Ctx<'t>,
+        func: &FuncCtx<'t>,
+        out: &mut GuardAnalysis,
+        depth: u32,
+    ) {
         if depth > 16 {
             return;
         }
@@ -1906,12 +2019,11 @@ impl<'s, 't> Walker<'s, 't> {
             }
             "identifier" | "attribute" | "call" => {
                 if let Some((name, ctor, default)) = self.argument_ref(cond, ctx, func) {
-                    if positive && default.as_deref().is_some_and(|d| matches!(d, "None" | "False")) {
-                        out.presence.push((name, ctor));
-                    } else if cond.kind() == "call" && positive {
+                    // `if x:` with a None/False default, or `if kwargs.get("x")`.
+                    let unset_default = default.as_deref().is_some_and(|d| matches!(d, "None" | "False"));
+                    if positive && (unset_default || cond.kind() == "call") {
                         out.presence.push((name, ctor));
                     }
-                    return;
                 }
             }
             "comparison_operator" => {
@@ -1922,7 +2034,8 @@ impl<'s, 't> Walker<'s, 't> {
                         let container = text(b, self.src);
                         if func.params.iter().any(|p| p.star == 2 && p.name == container) && is_identifier(&key) {
                             if (op == "in") == positive {
-                                let in_ctor = matches!(func.name.as_str(), "__init__" | "__new__") && ctx.class.is_some();
+                                let in_ctor =
+                                    matches!(func.name.as_str(), "__init__" | "__new__") && ctx.class.is_some();
                                 out.presence.push((key, in_ctor));
                             }
                             return;
@@ -1972,9 +2085,10 @@ impl<'s, 't> Walker<'s, 't> {
         let Some(message_node) = Args::of(call, self.src).positional.first().copied() else { return };
         let Some(message) = self.eval_message_at(message_node, Some(func.node), call.start_byte()) else { return };
         let lower = message.to_lowercase();
-        let removal_like = ["remov", "deprecat", "private", "no longer", "not available", "renamed", "moved", "expired"]
-            .iter()
-            .any(|w| lower.contains(w));
+        let removal_like =
+            ["remov", "deprecat", "private", "no longer", "not available", "renamed", "moved", "expired"]
+                .iter()
+                .any(|w| lower.contains(w));
         if !removal_like || lower.contains("experimental") {
             return;
         }
@@ -1997,7 +2111,9 @@ impl<'s, 't> Walker<'s, 't> {
             return;
         }
         for name in names {
-            let message = message.replace(&format!("{{{param}}}"), &name).replace(&format!("{{{param}!r}}"), &format!("'{name}'"));
+            let message = message
+                .replace(&format!("{{{param}}}"), &name)
+                .replace(&format!("{{{param}!r}}"), &format!("'{name}'"));
             self.facts.sites.push(Site {
                 target: Target::Attr { module: self.input.module.clone(), name },
                 keyword: None,
@@ -2026,7 +2142,9 @@ impl<'s, 't> Walker<'s, 't> {
     /// A plain string literal (no interpolation).
     fn literal(&self, node: Node<'t>) -> Option<String> {
         match node.kind() {
-            "string" if !named_children(node).iter().any(|c| c.kind() == "interpolation") => Some(string_body(node, self.src)),
+            "string" if !named_children(node).iter().any(|c| c.kind() == "interpolation") => {
+                Some(string_body(node, self.src))
+            }
             "concatenated_string" => {
                 let mut out = String::new();
                 for part in named_children(node) {
@@ -2057,10 +2175,21 @@ impl<'s, 't> Walker<'s, 't> {
 
     fn placeholder(&self, node: Node<'t>) -> String {
         let t = clean(text(node, self.src));
-        if t.len() > 60 { "{...}".to_string() } else { format!("{{{t}}}") }
+        if t.len() > 60 {
+            "{...}".to_string()
+        } else {
+            format!("{{{t}}}")
+        }
     }
 
-    fn eval_with(&self, node: Node<'t>, local: Option<Node<'t>>, before: usize, bound: &HashMap<String, String>, depth: u32) -> Option<String> {
+    fn eval_with(
+        &self,
+        node: Node<'t>,
+        local: Option<Node<'t>>,
+        before: usize,
+        bound: &HashMap<String, String>,
+        depth: u32,
+    ) -> Option<String> {
         if depth > 12 {
             return None;
         }
@@ -2080,7 +2209,9 @@ impl<'s, 't> Walker<'s, 't> {
                         if l.is_none() && r.is_none() {
                             return None;
                         }
-                        Some(l.unwrap_or_else(|| self.placeholder(left)) + &r.unwrap_or_else(|| self.placeholder(right)))
+                        Some(
+                            l.unwrap_or_else(|| self.placeholder(left)) + &r.unwrap_or_else(|| self.placeholder(right)),
+                        )
                     }
                     "%" => eval(left),
                     _ => None,
@@ -2095,7 +2226,8 @@ impl<'s, 't> Walker<'s, 't> {
                         "format" => {
                             let template = eval(object)?;
                             let positional: Vec<Option<String>> = args.positional.iter().map(|a| eval(*a)).collect();
-                            let keywords: Vec<(String, Option<String>)> = args.keywords.iter().map(|(k, v)| (k.clone(), eval(*v))).collect();
+                            let keywords: Vec<(String, Option<String>)> =
+                                args.keywords.iter().map(|(k, v)| (k.clone(), eval(*v))).collect();
                             return Some(format_template(&template, &positional, &keywords));
                         }
                         "strip" | "rstrip" | "lstrip" => return eval(object),
@@ -2115,7 +2247,11 @@ impl<'s, 't> Walker<'s, 't> {
                 let (value, augments) = self.value_of(name, local, before)?;
                 let mut out = self.eval_with(value, local, value.start_byte(), bound, depth + 1)?;
                 for a in augments {
-                    out.push_str(&self.eval_with(a, local, a.start_byte(), bound, depth + 1).unwrap_or_else(|| self.placeholder(a)));
+                    out.push_str(
+                        &self
+                            .eval_with(a, local, a.start_byte(), bound, depth + 1)
+                            .unwrap_or_else(|| self.placeholder(a)),
+                    );
                 }
                 Some(out)
             }
@@ -2201,7 +2337,8 @@ fn names_as_new(message: &str, param: &str) -> bool {
         ]
         .iter()
         .any(|pattern| lower.contains(pattern.as_str()))
-    }) || lower.contains(&format!("use {param}= instead")) || lower.contains(&format!("renamed to {param}"))
+    }) || lower.contains(&format!("use {param}= instead"))
+        || lower.contains(&format!("renamed to {param}"))
 }
 
 /// Whether the message speaks of `param` as a keyword: "The 'axis'

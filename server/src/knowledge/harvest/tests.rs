@@ -13,7 +13,8 @@ fn real_numpy_and_pandas_install() {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    let options = HarvestOptions { site_packages: PathBuf::from(site), only: None, cache_dir: Some(tmp.path().to_path_buf()) };
+    let options =
+        HarvestOptions { site_packages: PathBuf::from(site), only: None, cache_dir: Some(tmp.path().to_path_buf()) };
     let start = Instant::now();
     let h = harvest_cached(&options).expect("harvest");
     let elapsed = start.elapsed();
@@ -49,7 +50,10 @@ fn real_numpy_and_pandas_install() {
             })
             .unwrap_or_default();
         let lacking = missing.as_ref().map(|m| m.iter().filter(|e| e.library == lib).count());
-        eprintln!("  {lib} {version}: {n} entries, {} not in the catalog", lacking.map_or("?".into(), |l| l.to_string()));
+        eprintln!(
+            "  {lib} {version}: {n} entries, {} not in the catalog",
+            lacking.map_or("?".into(), |l| l.to_string())
+        );
     }
     if let Some(c) = &bundled {
         eprintln!("  compared with a catalog of {} entries", c.entries().len());
@@ -146,9 +150,13 @@ fn maps_distributions_to_import_packages() {
 #[test]
 fn bad_files_are_named_and_skipped() {
     let h = fixture();
-    assert_eq!(h.files_scanned, 19, "tests/ and _vendor/ are not scanned");
+    assert_eq!(h.files_scanned, 20, "tests/ and _vendor/ are not scanned");
     assert_eq!(h.problems.len(), 2, "{:#?}", h.problems);
-    assert!(h.problems[0].contains("toylib/broken.py") && h.problems[0].contains("syntax error at line 1"), "{}", h.problems[0]);
+    assert!(
+        h.problems[0].contains("toylib/broken.py") && h.problems[0].contains("syntax error at line 1"),
+        "{}",
+        h.problems[0]
+    );
     assert!(h.problems[1].contains("toylib/latin.py") && h.problems[1].contains("UTF-8"), "{}", h.problems[1]);
     assert!(!h.entries.iter().any(|e| e.origin.contains("tests/") || e.origin.contains("_vendor")));
     assert!(!h.entries.iter().any(|e| e.note.contains("helper") || e.symbol.path.contains("_private")));
@@ -219,16 +227,29 @@ fn keyword_deprecations_from_guards_and_helpers() {
     assert!(!h.entries.iter().any(|e| e.symbol.path == "toylib.Frame.drop"));
     // matplotlib @_api.rename_parameter / @_api.delete_parameter / warn_deprecated(obj_type="parameter")
     let e = entry(&h, "toyplot.Axes.scatter(s=)");
-    assert_eq!((e.kind, e.replacement.as_deref(), e.deprecated_in.clone()), (EntryKind::KeywordRenamed, Some("size"), v("3.7")));
+    assert_eq!(
+        (e.kind, e.replacement.as_deref(), e.deprecated_in.clone()),
+        (EntryKind::KeywordRenamed, Some("size"), v("3.7"))
+    );
     let e = entry(&h, "toyplot.Axes.fill(antialiased=)");
     assert_eq!((e.kind, e.deprecated_in.clone()), (EntryKind::KeywordRemoved, v("3.8")));
     assert!(e.note.ends_with("It had no effect."), "{}", e.note);
     let e = entry(&h, "toyplot.Axes.grid(b=)");
-    assert_eq!((e.kind, e.replacement.as_deref(), e.deprecated_in.clone()), (EntryKind::KeywordRenamed, Some("visible"), v("3.5")));
+    assert_eq!(
+        (e.kind, e.replacement.as_deref(), e.deprecated_in.clone()),
+        (EntryKind::KeywordRenamed, Some("visible"), v("3.5"))
+    );
+    // pyplot's `@_copy_docstring_and_deprecators(Axes.scatter)` wrapper
+    // takes the keyword deprecations of the method.
+    let e = entry(&h, "toyplot.pyplot.scatter(s=)");
+    assert_eq!((e.kind, e.replacement.as_deref()), (EntryKind::KeywordRenamed, Some("size")));
     // sklearn: `if self.normalize != "deprecated"` in fit() → the constructor
     // keyword, for the public subclass that takes it (not for Ridge).
     let e = entry(&h, "toy_learn.linear_model.LinearModel(normalize=)");
-    assert_eq!((e.kind, e.deprecated_in.clone(), e.removed_in.clone()), (EntryKind::KeywordRemoved, v("1.0"), v("1.4")));
+    assert_eq!(
+        (e.kind, e.deprecated_in.clone(), e.removed_in.clone()),
+        (EntryKind::KeywordRemoved, v("1.0"), v("1.4"))
+    );
     assert!(!has(&h, "toy_learn.linear_model.Ridge(normalize=)"));
 }
 
@@ -296,7 +317,10 @@ fn decorators_pep702_sklearn_matplotlib() {
     assert!(has(&h, "toy_learn.linear_model.Ridge.coef_old_"));
     assert!(!h.entries.iter().any(|e| e.symbol.path.contains("_BaseModel")));
     let e = entry(&h, "toy_learn.linear_model.load_thing");
-    assert_eq!((e.kind, e.note.as_str(), e.deprecated_in.clone()), (EntryKind::Deprecated, "`load_thing` is deprecated.", v("1.2.0")));
+    assert_eq!(
+        (e.kind, e.note.as_str(), e.deprecated_in.clone()),
+        (EntryKind::Deprecated, "`load_thing` is deprecated.", v("1.2.0"))
+    );
     // The decorator's own machinery (nested wrappers) is no deprecation.
     assert!(!h.entries.iter().any(|e| e.symbol.path.starts_with("toy_learn.utils")));
 
@@ -341,7 +365,7 @@ fn public_paths_follow_reexports() {
 fn only_scans_the_imported_packages() {
     let only: BTreeSet<String> = ["toyplot".to_string()].into_iter().collect();
     let h = harvest(&HarvestOptions { site_packages: fixture_site(), only: Some(only), cache_dir: None }).unwrap();
-    assert_eq!(h.files_scanned, 4);
+    assert_eq!(h.files_scanned, 5);
     assert!(h.problems.is_empty());
     assert_eq!(h.libraries.len(), 1);
     assert!(h.entries.iter().all(|e| e.library == "toyplot"));
@@ -362,7 +386,9 @@ fn harvested_entries_join_a_catalog() {
 
 #[test]
 fn missing_site_packages_is_an_error() {
-    let err = harvest(&HarvestOptions { site_packages: PathBuf::from("/nonexistent/site-packages"), ..Default::default() }).unwrap_err();
+    let err =
+        harvest(&HarvestOptions { site_packages: PathBuf::from("/nonexistent/site-packages"), ..Default::default() })
+            .unwrap_err();
     assert!(err.to_string().contains("/nonexistent/site-packages"), "{err}");
 }
 
@@ -389,7 +415,7 @@ fn cache_is_per_environment_and_invalidated_by_changes() {
 
     let first = harvest_cached(&options).unwrap();
     assert!(!first.from_cache);
-    assert_eq!(first.files_scanned, 19);
+    assert_eq!(first.files_scanned, 20);
     let files: Vec<_> = std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(files.len(), 1, "one cache file, no temporary left: {files:?}");
     assert_eq!(cache_file(&options).unwrap().file_name().unwrap(), files[0].as_os_str());
@@ -403,7 +429,21 @@ fn cache_is_per_environment_and_invalidated_by_changes() {
     let show = |h: &Harvest| -> Vec<String> {
         h.entries
             .iter()
-            .map(|e| format!("{} {} {} {:?} {:?} {:?} {} {} {} {:?}", e.library, e.symbol, e.kind, e.deprecated_in, e.removed_in, e.replacement, e.note, e.origin, e.link, e.source))
+            .map(|e| {
+                format!(
+                    "{} {} {} {:?} {:?} {:?} {} {} {} {:?}",
+                    e.library,
+                    e.symbol,
+                    e.kind,
+                    e.deprecated_in,
+                    e.removed_in,
+                    e.replacement,
+                    e.note,
+                    e.origin,
+                    e.link,
+                    e.source
+                )
+            })
             .collect()
     };
     assert_eq!(show(&second), show(&first), "the cache round-trips every field");
@@ -422,7 +462,11 @@ fn cache_is_per_environment_and_invalidated_by_changes() {
     assert!(harvest_cached(&options).unwrap().from_cache);
 
     // So does upgrading one in place (its METADATA changes).
-    std::fs::write(site.join("toylib-1.4.0.dist-info/METADATA"), "Name: ToyLib\nVersion: 1.4.0\nSummary: reinstalled\n").unwrap();
+    std::fs::write(
+        site.join("toylib-1.4.0.dist-info/METADATA"),
+        "Name: ToyLib\nVersion: 1.4.0\nSummary: reinstalled\n",
+    )
+    .unwrap();
     let fourth = harvest_cached(&options).unwrap();
     assert!(!fourth.from_cache);
 
@@ -442,7 +486,13 @@ fn deprecated_namespace_modules() {
     assert_eq!(e.origin, origin_of("toylib/oldnames.py", "return _sub_module_deprecation"));
     let e = entry(&h, "toylib.oldnames.new_sum");
     assert_eq!(e.replacement.as_deref(), Some("toylib.new_sum"));
-    assert!(e.note.starts_with("The `toylib.oldnames` namespace is deprecated. Import `new_sum` as `toylib.new_sum` instead."), "{}", e.note);
+    assert!(
+        e.note.starts_with(
+            "The `toylib.oldnames` namespace is deprecated. Import `new_sum` as `toylib.new_sum` instead."
+        ),
+        "{}",
+        e.note
+    );
     assert_eq!(entry(&h, "toylib.oldnames.nothing_here").replacement, None, "no such name in the parent");
     // The private helper itself is no entry.
     assert!(!h.entries.iter().any(|e| e.symbol.path.contains("_helpers")));
@@ -456,7 +506,12 @@ fn check_invariants(h: &Harvest) {
         if let (Some(d), Some(r)) = (&e.deprecated_in, &e.removed_in) {
             assert!(d <= r, "{s}: deprecated_in {d} after removed_in {r}");
         }
-        assert_eq!(e.symbol.keyword.is_some(), matches!(e.kind, EntryKind::KeywordRemoved | EntryKind::KeywordRenamed), "{s}: {}", e.kind);
+        assert_eq!(
+            e.symbol.keyword.is_some(),
+            matches!(e.kind, EntryKind::KeywordRemoved | EntryKind::KeywordRenamed),
+            "{s}: {}",
+            e.kind
+        );
         if e.kind == EntryKind::KeywordRenamed {
             assert!(e.replacement.is_some(), "{s}: renamed to what?");
         }

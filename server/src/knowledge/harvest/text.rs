@@ -69,8 +69,8 @@ fn is_removal_anchor(word: &str) -> bool {
 /// ("in 2 releases").
 pub(crate) fn version_token(word: &str) -> Option<String> {
     let w = word
-        .trim_start_matches(|c: char| matches!(c, '(' | '`' | '\'' | '"' | 'v' | 'V'))
-        .trim_end_matches(|c: char| matches!(c, '.' | ',' | ';' | ':' | ')' | '`' | '\'' | '"' | '!' | '?'));
+        .trim_start_matches(['(', '`', '\'', '"', 'v', 'V'])
+        .trim_end_matches(['.', ',', ';', ':', ')', '`', '\'', '"', '!', '?']);
     let mut parts = w.split('.');
     let first = parts.next()?;
     if first.is_empty() || !first.bytes().all(|b| b.is_ascii_digit()) {
@@ -150,8 +150,12 @@ pub(crate) fn mentions_deprecation(message: &str) -> bool {
 pub(crate) fn mentions_default_change(message: &str) -> bool {
     let lower = message.to_lowercase();
     lower.contains("default")
-        && (lower.contains("will change") || lower.contains("changed") || lower.contains("will be changed")
-            || lower.contains("change from") || lower.contains("change to") || lower.contains("will switch"))
+        && (lower.contains("will change")
+            || lower.contains("changed")
+            || lower.contains("will be changed")
+            || lower.contains("change from")
+            || lower.contains("change to")
+            || lower.contains("will switch"))
 }
 
 /// Whether `word` (a Python identifier) occurs in the message as a word.
@@ -195,9 +199,8 @@ pub(crate) fn is_dotted_name(s: &str) -> bool {
 /// call `()` and sentence punctuation from a word naming an object.
 pub(crate) fn strip_name(word: &str) -> (String, bool) {
     let quoted = word.starts_with(['`', '\'', '"']) || word.contains('`');
-    let w = word
-        .trim_start_matches(['`', '\'', '"', '(', '~', ':'])
-        .trim_end_matches(['.', ',', ';', ':', ')', '!', '?']);
+    let w =
+        word.trim_start_matches(['`', '\'', '"', '(', '~', ':']).trim_end_matches(['.', ',', ';', ':', ')', '!', '?']);
     let w = w.trim_end_matches(['`', '\'', '"']).trim_end_matches("()");
     let w = w.trim_start_matches('.');
     (w.to_string(), quoted)
@@ -214,7 +217,9 @@ pub(crate) fn stated_replacement(message: &str) -> Option<String> {
         let lead = lower[i].trim_matches(|c: char| !c.is_alphanumeric());
         let candidate_at = match lead {
             "use" => Some(i + 1),
-            "of" if i >= 2 && matches!(lower[i - 1].as_str(), "favor" | "favour") && lower[i - 2] == "in" => Some(i + 1),
+            "of" if i >= 2 && matches!(lower[i - 1].as_str(), "favor" | "favour") && lower[i - 2] == "in" => {
+                Some(i + 1)
+            }
             "to" if i >= 1 && matches!(lower[i - 1].as_str(), "renamed" | "moved") => Some(i + 1),
             "by" if i >= 1 && lower[i - 1] == "replaced" => Some(i + 1),
             _ => None,
@@ -241,7 +246,8 @@ pub(crate) fn stated_replacement(message: &str) -> Option<String> {
 /// `Pandas4Warning` → 4.0, `RemovedInDjango50Warning` / `RemovedIn20Warning` → 5.0 / 2.0.
 pub(crate) fn category_version(name: &str) -> Option<String> {
     let stem = name.strip_suffix("Warning")?;
-    let digits: String = stem.chars().rev().take_while(|c| c.is_ascii_digit()).collect::<Vec<_>>().into_iter().rev().collect();
+    let digits: String =
+        stem.chars().rev().take_while(|c| c.is_ascii_digit()).collect::<Vec<_>>().into_iter().rev().collect();
     if digits.is_empty() || digits.len() > 3 {
         return None;
     }
