@@ -34,6 +34,8 @@ pub(crate) struct Names {
     modules: HashMap<String, ModuleFacts>,
     namespaces: HashMap<String, Rc<HashMap<String, Resolved>>>,
     best: HashMap<DefKey, String>,
+    /// `@set_module("numpy")`: where the library itself says a definition lives.
+    declared: HashMap<DefKey, String>,
 }
 
 pub(crate) fn is_public(path: &str) -> bool {
@@ -51,7 +53,14 @@ impl Names {
     /// are merged.
     pub(crate) fn new<'a>(files: impl IntoIterator<Item = (&'a str, bool, &'a FileFacts)>) -> Names {
         let mut modules: HashMap<String, ModuleFacts> = HashMap::new();
+        let mut declared = HashMap::new();
         for (module, is_package, facts) in files {
+            for (name, public) in &facts.set_module {
+                if is_public(public) && public.split('.').next() == module.split('.').next() {
+                    declared
+                        .insert(DefKey { module: module.to_string(), name: name.clone() }, format!("{public}.{name}"));
+                }
+            }
             let m = modules.entry(module.to_string()).or_default();
             m.is_package |= is_package;
             m.bindings.extend(facts.bindings.iter().cloned());
@@ -67,7 +76,7 @@ impl Names {
                 (_, other) => m.all = other.clone(),
             }
         }
-        let mut names = Names { modules, namespaces: HashMap::new(), best: HashMap::new() };
+        let mut names = Names { modules, namespaces: HashMap::new(), best: HashMap::new(), declared };
         let all_modules: Vec<String> = {
             let mut v: Vec<String> = names.modules.keys().cloned().collect();
             v.sort();
@@ -113,7 +122,8 @@ impl Names {
 
     /// Whether a package `__init__` re-exports the definition under a public path.
     pub(crate) fn is_exported(&self, module: &str, name: &str) -> bool {
-        self.best.get(&DefKey { module: module.to_string(), name: name.to_string() }).is_some_and(|p| is_public(p))
+        let key = DefKey { module: module.to_string(), name: name.to_string() };
+        self.declared.contains_key(&key) || self.best.get(&key).is_some_and(|p| is_public(p))
     }
 
     /// Every module's namespace, to a fixpoint: own definitions first
@@ -231,8 +241,9 @@ impl Names {
         let Some(first) = qual.first() else { return module.to_string() };
         let key = DefKey { module: module.to_string(), name: first.clone() };
         let own = format!("{module}.{first}");
-        let head = match self.best.get(&key) {
-            Some(best) if rank(best) < rank(&own) => best.clone(),
+        let head = match (self.declared.get(&key), self.best.get(&key)) {
+            (Some(declared), _) => declared.clone(),
+            (None, Some(best)) if rank(best) < rank(&own) => best.clone(),
             _ => own,
         };
         let mut path = head;

@@ -129,6 +129,9 @@ pub(crate) struct FileFacts {
     pub templates: Vec<TableTemplate>,
     /// The module docstring (read for table versions).
     pub docstring: Option<String>,
+    /// `@set_module("numpy")` on a module-level definition: (name, module)
+    /// where users find it.
+    pub set_module: Vec<(String, String)>,
     /// The comment lines that open the file.
     pub header_comment: Option<String>,
     /// The module `__getattr__` hands every name to a deprecation helper
@@ -1222,9 +1225,23 @@ impl<'s, 't> Walker<'s, 't> {
     }
 
     fn decorators(&mut self, decorators: &[Node<'t>], ctx: &Ctx<'t>, name: &str, func: Option<&FuncCtx<'t>>) {
+        if ctx.module_scope() {
+            for deco in decorators {
+                let Some(call) = deco.named_child(0).filter(|e| e.kind() == "call") else { continue };
+                let Some(callee) = call.child_by_field_name("function") else { continue };
+                if last_name(callee, self.src) == "set_module" {
+                    let module = Args::of(call, self.src).positional.first().and_then(|a| self.literal(*a));
+                    if let Some(module) = module.filter(|m| is_dotted_name(m)) {
+                        self.facts.set_module.push((name.to_string(), module));
+                    }
+                }
+            }
+        }
         if !self.sites_possible {
             return;
         }
+        let overload =
+            decorators.iter().any(|d| d.named_child(0).is_some_and(|e| last_name(e, self.src) == "overload"));
         for deco in decorators {
             let Some(expr) = deco.named_child(0) else { continue };
             let (callee, call) = if expr.kind() == "call" {
@@ -1252,7 +1269,7 @@ impl<'s, 't> Walker<'s, 't> {
                 }
                 DecoRole::Deprecated => {
                     let Some(target) = self.def_target(ctx, name, func) else { continue };
-                    let site = match call {
+                    let mut site = match call {
                         Some(call) => self.deprecated_decorator(call, target, at, name),
                         None => Site {
                             target,
@@ -1266,6 +1283,34 @@ impl<'s, 't> Walker<'s, 't> {
                             table: None,
                         },
                     };
+                    // PEP 702 on one `@overload` of a stub: that signature is
+                    // deprecated, usually for a keyword the message names.
+                    if overload {
+                        // The parameter the message calls a keyword, else the
+                        // first one it quotes ("`newshape` ... use `shape=...`").
+                        let keyword = func.and_then(|f| {
+                            let params: Vec<&Param> = f
+                                .params
+                                .iter()
+                                .filter(|p| p.star == 0 && !matches!(p.name.as_str(), "self" | "cls"))
+                                .collect();
+                            params
+                                .iter()
+                                .find(|p| names_as_keyword(&site.message, &p.name))
+                                .or_else(|| {
+                                    params
+                                        .iter()
+                                        .filter_map(|p| quoted_at(&site.message, &p.name).map(|at| (at, p)))
+                                        .min_by_key(|(at, _)| *at)
+                                        .map(|(_, p)| p)
+                                })
+                                .map(|p| p.name.clone())
+                        });
+                        if let Some(keyword) = keyword {
+                            site.keyword = Some(keyword);
+                            site.kind = SiteKind::Fixed(EntryKind::KeywordRemoved);
+                        }
+                    }
                     self.facts.sites.push(site);
                 }
                 DecoRole::PandasDeprecate => {
@@ -1442,7 +1487,8 @@ impl<'s, 't> Walker<'s, 't> {
                     let object = func.child_by_field_name("object").map(|o| text(o, self.src)).unwrap_or("");
                     let attr = last_name(func, self.src);
                     let object_last = object.rsplit('.').next().unwrap_or(object);
-                    let warn = matches!(attr, "warn" | "warn_explicit") && self.warn_names.modules.iter().any(|m| m == object);
+                    let warn =
+                        matches!(attr, "warn" | "warn_explicit") && self.warn_names.modules.iter().any(|m| m == object);
                     // matplotlib's `_api.warn_external(message, category)`
                     let external = attr == "warn_external" && object_last == "_api";
                     if warn || external {
@@ -2346,11 +2392,19 @@ fn names_as_new(message: &str, param: &str) -> bool {
 fn names_as_keyword(message: &str, param: &str) -> bool {
     let lower = message.to_lowercase();
     let param = param.to_lowercase();
-    let nouns = ["keyword", "parameter", "argument", "kwarg", "option"];
+    let nouns = ["keyword", "parameter", "argument", "kwarg", "option", "flag"];
     ["'", "\"", "`", "``", ""].iter().any(|q| {
         let quoted = format!("{q}{param}{q}");
         nouns.iter().any(|n| {
             lower.contains(&format!("{quoted} {n}")) || (!q.is_empty() && lower.contains(&format!("{n} {quoted}")))
         })
     })
+}
+
+/// Where the message first quotes `name` as code (`'name'`, `"name"`, `` `name` ``).
+fn quoted_at(message: &str, name: &str) -> Option<usize> {
+    [format!("'{name}'"), format!("\"{name}\""), format!("`{name}`")]
+        .iter()
+        .filter_map(|q| message.find(q.as_str()))
+        .min()
 }

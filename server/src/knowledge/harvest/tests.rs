@@ -16,7 +16,8 @@ fn real_numpy_and_pandas_install() {
     // `RECODE_TEST_ONLY=numpy,pandas,sklearn` scans just those (as `recode
     // check` does for a project's imports).
     let only = std::env::var("RECODE_TEST_ONLY").ok().map(|s| s.split(',').map(|m| m.trim().to_string()).collect());
-    let options = HarvestOptions { site_packages: PathBuf::from(site), only, cache_dir: Some(tmp.path().to_path_buf()) };
+    let options =
+        HarvestOptions { site_packages: PathBuf::from(site), only, cache_dir: Some(tmp.path().to_path_buf()) };
     let start = Instant::now();
     let h = harvest_cached(&options).expect("harvest");
     let elapsed = start.elapsed();
@@ -306,6 +307,13 @@ fn decorators_pep702_sklearn_matplotlib() {
     assert_eq!(e.origin, origin_of("toylib/fast.pyi", "@deprecated(\"Use"));
     let e = entry(&h, "toylib.Gadget.spin");
     assert_eq!(e.deprecated_in, v("1.3"));
+    // PEP 702 on one `@overload`: the keyword that overload takes, not the function.
+    let e = entry(&h, "toylib.resize(newsize=)");
+    assert_eq!(
+        (e.kind, e.origin.as_str()),
+        (EntryKind::KeywordRemoved, origin_of("toylib/fast.pyi", "`newsize`").as_str())
+    );
+    assert!(!has(&h, "toylib.resize") && !has(&h, "toylib.resize(shape=)"));
     // A deprecated property setter does not deprecate reading the property.
     assert!(!has(&h, "toylib.Gadget.size"));
 
@@ -354,6 +362,8 @@ fn public_paths_follow_reexports() {
     // recorded for the re-exported subclass, with its sibling replacement.
     let e = entry(&h, "toylib.Frame.swapaxes");
     assert_eq!(e.replacement.as_deref(), Some("toylib.Frame.transpose"));
+    // `@set_module("toylib")` names where users find a class no __init__ re-exports.
+    assert!(has(&h, "toylib.Meter.read_old"));
     // No private path survives when a public one exists.
     assert!(!h.entries.iter().any(|e| e.symbol.path.starts_with("toylib._impl")), "private module paths");
     // Deduplication: one entry per symbol and keyword.
