@@ -282,12 +282,6 @@ pub fn harvest(options: &HarvestOptions) -> Result<Harvest, HarvestError> {
         harvest.entries.len(),
         started.elapsed()
     );
-    if std::env::var_os("RECODE_HARVEST_TIMING").is_some() {
-        eprintln!(
-            "harvest timing: parse and read {scan_time:.2?}, names {names_time:.2?}, total {:.2?}",
-            started.elapsed()
-        );
-    }
     Ok(harvest)
 }
 

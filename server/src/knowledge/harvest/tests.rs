@@ -15,7 +15,10 @@ fn real_numpy_and_pandas_install() {
     let tmp = tempfile::tempdir().unwrap();
     // `RECODE_TEST_ONLY=numpy,pandas,sklearn` scans just those (as `recode
     // check` does for a project's imports).
-    let only = std::env::var("RECODE_TEST_ONLY").ok().map(|s| s.split(',').map(|m| m.trim().to_string()).collect());
+    let only = std::env::var("RECODE_TEST_ONLY")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.split(',').map(|m| m.trim().to_string()).collect());
     let options =
         HarvestOptions { site_packages: PathBuf::from(site), only, cache_dir: Some(tmp.path().to_path_buf()) };
     let start = Instant::now();
