@@ -5,6 +5,7 @@
 
 mod chunks;
 mod finding;
+mod imports;
 mod lines;
 mod prefilter;
 mod scope;
@@ -16,6 +17,7 @@ use crate::env::Versions;
 use crate::knowledge::Catalog;
 
 pub use finding::{Finding, Severity};
+pub use imports::imported_modules;
 pub use lines::{LineIndex, Position};
 
 /// Detection bound to one catalog. Cheap to share between threads; each

@@ -10,8 +10,10 @@ use rayon::prelude::*;
 
 use super::output::{self, CheckedFile};
 use super::CheckArgs;
-use crate::analysis::{new_parser, Analyzer, Finding, LineIndex};
+use crate::analysis::{imported_modules, new_parser, Analyzer, Finding, LineIndex};
 use crate::env::{self, ProcessEnv, ResolveOptions, Resolution};
+use crate::knowledge::harvest::{self, HarvestOptions};
+use crate::knowledge::notes::{FoundNote, NoteQuery, NotesConfig, ReleaseNotes, DEFAULT_BUDGET_CHARS};
 use crate::knowledge::Catalog;
 
 /// Directory names never descended into (as Ruff's defaults), unless a path
@@ -67,9 +69,15 @@ pub fn run(args: CheckArgs) -> Result<ExitCode> {
         project.files.extend(python_files(path, &excludes));
     }
 
+    if !args.no_harvest {
+        for project in &mut projects {
+            add_harvest(project);
+        }
+    }
+
     let mut checked: Vec<CheckedFile> = Vec::new();
     let mut unreadable = 0usize;
-    for project in &projects {
+    for (index, project) in projects.iter().enumerate() {
         for problem in &project.resolution.problems {
             eprintln!("warning: {problem}");
         }
@@ -77,7 +85,7 @@ pub fn run(args: CheckArgs) -> Result<ExitCode> {
         let results: Vec<Result<CheckedFile, String>> = project
             .files
             .par_iter()
-            .map_init(new_parser, |parser, file| check_file(&analyzer, parser, file, &project.resolution))
+            .map_init(new_parser, |parser, file| check_file(&analyzer, parser, file, &project.resolution, index))
             .collect();
         for result in results {
             match result {
@@ -91,6 +99,9 @@ pub fn run(args: CheckArgs) -> Result<ExitCode> {
     }
     checked.sort_by(|a, b| a.path.cmp(&b.path));
     checked.dedup_by(|a, b| a.path == b.path);
+    if args.format == super::Format::Json && !args.no_notes {
+        attach_notes(&mut checked, &projects, args.offline);
+    }
 
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -127,6 +138,63 @@ pub fn run(args: CheckArgs) -> Result<ExitCode> {
         (0, _) => 1,
         _ => 2,
     }))
+}
+
+/// Adds what the project's environment's own code says is deprecated, for
+/// the libraries the checked files import; cached per environment.
+fn add_harvest(project: &mut Project) {
+    let Some(site_packages) = project.resolution.environment.clone() else { return };
+    let imports: std::collections::BTreeSet<String> = project
+        .files
+        .par_iter()
+        .map(|file| {
+            let source = std::fs::read_to_string(file).unwrap_or_default();
+            imported_modules(&source).into_iter().map(str::to_string).collect::<Vec<_>>()
+        })
+        .flatten()
+        .collect();
+    let options = HarvestOptions { site_packages, only: Some(imports), cache_dir: None };
+    match harvest::harvest_cached(&options) {
+        Ok(harvest) => {
+            for problem in &harvest.problems {
+                tracing::debug!("harvest: {problem}");
+            }
+            harvest.extend_catalog(&mut project.catalog);
+        }
+        Err(error) => eprintln!("warning: harvesting {}: {error}", options.site_packages.display()),
+    }
+}
+
+/// Attaches the release-note entries that mention each finding's symbol.
+fn attach_notes(files: &mut [CheckedFile], projects: &[Project], offline: bool) {
+    let mut config = NotesConfig::from_env();
+    config.offline |= offline;
+    let notes = ReleaseNotes::new(config);
+    let mut memo: std::collections::HashMap<(usize, usize, Option<String>), Vec<FoundNote>> = Default::default();
+    let mut warnings: std::collections::BTreeSet<String> = Default::default();
+    for file in files.iter_mut() {
+        let catalog = &projects[file.project].catalog;
+        file.notes = file
+            .findings
+            .iter()
+            .map(|finding| {
+                let entry = &catalog.entries()[finding.entry];
+                if notes.sources().get(&entry.library).is_none() {
+                    return Vec::new();
+                }
+                let installed = finding.installed.as_ref().map(|i| &i.version);
+                let key = (file.project, finding.entry, installed.map(ToString::to_string));
+                memo.entry(key)
+                    .or_insert_with(|| {
+                        let retrieved = notes.retrieve(&NoteQuery::for_entry(entry, installed, DEFAULT_BUDGET_CHARS));
+                        warnings.extend(retrieved.warnings);
+                        retrieved.entries
+                    })
+                    .clone()
+            })
+            .collect();
+    }
+    super::report_note_warnings(&warnings);
 }
 
 fn open_project(root: PathBuf, options: &ResolveOptions, bundled: &Catalog) -> Result<Project> {
@@ -210,6 +278,7 @@ fn check_file(
     parser: &mut tree_sitter::Parser,
     path: &Path,
     resolution: &Resolution,
+    project: usize,
 ) -> Result<CheckedFile, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let source = String::from_utf8(bytes).map_err(|e| {
@@ -227,7 +296,7 @@ fn check_file(
             .map(|f| (index.position(&source, f.start_byte), index.position(&source, f.end_byte)))
             .collect()
     };
-    Ok(CheckedFile { path: path.to_path_buf(), findings, positions, lines })
+    Ok(CheckedFile { path: path.to_path_buf(), project, findings, positions, notes: Vec::new(), lines })
 }
 
 fn line_col_of_byte(bytes: &[u8], offset: usize) -> (usize, usize) {

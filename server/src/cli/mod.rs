@@ -48,6 +48,15 @@ pub struct CheckArgs {
     /// Don't print the summary on stderr.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Don't add deprecations harvested from the installed packages.
+    #[arg(long)]
+    pub no_harvest: bool,
+    /// Don't attach release-note entries to JSON findings.
+    #[arg(long)]
+    pub no_notes: bool,
+    /// Read release notes from the cache only (also `RECODE_OFFLINE=1`).
+    #[arg(long)]
+    pub offline: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -58,8 +67,49 @@ pub enum CatalogCommand {
         #[arg(long)]
         library: Option<String>,
     },
-    /// Show the catalog entries of a symbol (`numpy.float_`, `np.float_`).
-    Show { symbol: String },
+    /// Show the catalog entries of a symbol (`numpy.float_`, `np.float_`)
+    /// with the release-note entries that mention it.
+    Show {
+        symbol: String,
+        /// Read release notes from the cache only.
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Print the entries parsed from a library version's release notes.
+    Changelog {
+        library: String,
+        version: String,
+        /// Read from the cache only.
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Read deprecations out of the installed packages of an environment.
+    Harvest {
+        /// The environment (venv or conda prefix, or site-packages); default:
+        /// the current project's.
+        #[arg(long, value_name = "PATH")]
+        env: Option<PathBuf>,
+        /// Every installed package, not only those the project imports.
+        #[arg(long)]
+        all: bool,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
+/// Release-note problems never stop a command; a few of them are enough to
+/// say what is wrong.
+fn report_note_warnings(warnings: &std::collections::BTreeSet<String>) {
+    const SHOWN: usize = 3;
+    for warning in warnings.iter().take(SHOWN) {
+        eprintln!("warning: release notes: {warning}");
+    }
+    if warnings.len() > SHOWN {
+        eprintln!(
+            "warning: release notes: {} more problems (RECODE_LOG=debug shows them; --offline uses the cache only, --no-notes skips notes)",
+            warnings.len() - SHOWN
+        );
+    }
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {

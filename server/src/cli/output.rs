@@ -7,13 +7,19 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::analysis::{Finding, Position, Severity};
+use crate::knowledge::notes::FoundNote;
 use crate::knowledge::EntryKind;
 
-/// One checked file and its findings, with (start, end) positions.
+/// One checked file and its findings, with (start, end) positions and, when
+/// retrieved, the release-note entries of each finding.
 pub struct CheckedFile {
     pub path: PathBuf,
+    /// Index of the project (root, versions, catalog) the file belongs to.
+    pub project: usize,
     pub findings: Vec<Finding>,
     pub positions: Vec<(Position, Position)>,
+    /// Empty, or one list per finding.
+    pub notes: Vec<Vec<FoundNote>>,
     pub lines: usize,
 }
 
@@ -45,6 +51,8 @@ struct JsonFinding<'a> {
     rule: &'a str,
     note: &'a str,
     link: &'a str,
+    /// Release-note entries that mention the symbol, best first.
+    notes: &'a [FoundNote],
 }
 
 fn display_path(path: &std::path::Path) -> String {
@@ -73,7 +81,7 @@ pub fn json(out: &mut impl Write, files: &[CheckedFile]) -> std::io::Result<()> 
     let findings: Vec<JsonFinding> = files
         .iter()
         .flat_map(|file| {
-            file.each().map(move |(f, (start, end))| JsonFinding {
+            file.each().enumerate().map(move |(index, (f, (start, end)))| JsonFinding {
                 path: display_path(&file.path),
                 line: start.line + 1,
                 column: start.column + 1,
@@ -92,6 +100,7 @@ pub fn json(out: &mut impl Write, files: &[CheckedFile]) -> std::io::Result<()> 
                 rule: f.rule,
                 note: &f.note,
                 link: &f.link,
+                notes: file.notes.get(index).map_or(&[], Vec::as_slice),
             })
         })
         .collect();

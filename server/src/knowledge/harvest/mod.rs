@@ -118,8 +118,9 @@ impl Harvest {
         for library in &self.libraries {
             catalog.add_library(library.clone());
         }
-        for entry in &self.entries {
-            let mut entry = entry.clone();
+        // The curated entry wins where both know a symbol: one finding per use.
+        let missing: Vec<Entry> = self.missing_from(catalog).into_iter().cloned().collect();
+        for mut entry in missing {
             entry.symbol.path = catalog.canonical(&entry.symbol.path);
             catalog.push_entry(entry);
         }

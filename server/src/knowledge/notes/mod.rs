@@ -441,7 +441,7 @@ impl ReleaseNotes {
             Some(cache) => match cache.load(library, spelled) {
                 Ok(page) => page,
                 Err(e) => {
-                    tracing::warn!("{e}");
+                    tracing::debug!("{e}");
                     warnings.push(format!("{what}: {e}; ignoring the cached copy"));
                     None
                 }
@@ -477,7 +477,7 @@ impl ReleaseNotes {
                 };
                 if let Some(cache) = &self.cache {
                     if let Err(e) = cache.store(&page) {
-                        tracing::warn!("{e}");
+                        tracing::debug!("{e}");
                         warnings.push(format!("{what}: {e}"));
                     }
                 }
@@ -485,7 +485,7 @@ impl ReleaseNotes {
                 PageLookup { page: Some(page), origin: PageOrigin::Fetched, warnings }
             }
             Err(e) => {
-                tracing::warn!("{what}: {e}");
+                tracing::debug!("{what}: {e}");
                 match cached {
                     Some(page) => {
                         let days = page.age(now).as_secs() / 86_400;
