@@ -119,6 +119,6 @@ fn unreadable_files_are_named_and_the_rest_is_still_checked() {
     std::fs::write(dir.path().join("b.py"), b"import numpy\n\xff\xfe = 1\n").unwrap();
     let out = recode(dir.path(), &["check", "--pin", "numpy==2.0", "."]);
     assert_eq!(out.status.code(), Some(2), "an unchecked file is an error");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("b.py:2:1: not valid UTF-8"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("b.py:2:1: not valid UTF-8"), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("a.py:2:1: RC001"));
 }

@@ -4,6 +4,7 @@
 //! tree-sitter parse allows and never panics.
 
 mod chunks;
+mod decode;
 mod finding;
 mod imports;
 mod lines;
@@ -16,6 +17,7 @@ use tree_sitter::Parser;
 use crate::env::Versions;
 use crate::knowledge::Catalog;
 
+pub use decode::{decode_python_source, DecodeError};
 pub use finding::{Finding, Severity};
 pub use imports::imported_modules;
 pub use lines::{LineIndex, Position};

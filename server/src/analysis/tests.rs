@@ -351,3 +351,46 @@ fn partial_parse_finds_what_whole_parse_finds() {
     }
     assert!(findings > 0, "the comparison saw no findings in {files} files");
 }
+
+/// Every bundled catalog entry fires on a use written from its own symbol
+/// at the version that deprecated or removed it, and stays quiet just below.
+#[test]
+fn every_bundled_entry_fires_at_its_version_and_not_below() {
+    let catalog = Catalog::bundled().unwrap();
+    let analyzer = Analyzer::new(&catalog);
+    let mut parser = new_parser();
+    for (index, entry) in catalog.entries().iter().enumerate() {
+        let path = &entry.symbol.path;
+        let top = path.split('.').next().unwrap();
+        // Methods are reached through an instance of the longest cataloged
+        // type that prefixes the path.
+        let type_prefix = path
+            .match_indices('.')
+            .map(|(dot, _)| &path[..dot])
+            .filter(|prefix| catalog.return_type(prefix) == Some(*prefix))
+            .last();
+        let (setup, reference) = match type_prefix {
+            Some(class) => (format!("obj = {class}()\n"), format!("obj{}", &path[class.len()..])),
+            None => (String::new(), path.clone()),
+        };
+        let use_site = match (&entry.symbol.keyword, &entry.argument, &entry.unless_keyword) {
+            (Some(keyword), _, _) => format!("{reference}(1, {keyword}=1)"),
+            (None, Some(argument), _) => format!("{reference}({argument:?})"),
+            (None, None, Some(_)) => format!("{reference}(1)"),
+            (None, None, None) => reference,
+        };
+        let source = format!("import {top}\n{setup}{use_site}\n");
+        let thresholds = [&entry.deprecated_in, &entry.removed_in];
+        let highest = thresholds.iter().filter_map(|v| v.as_ref()).max().unwrap();
+        let lowest = thresholds.iter().filter_map(|v| v.as_ref()).min().unwrap();
+        let mut fires = |version: &str| {
+            analyzer
+                .analyze(&mut parser, &source, &versions(&[(entry.library.as_str(), version)]))
+                .iter()
+                .any(|f| f.entry == index)
+        };
+        assert!(fires(&highest.to_string()), "{} ({}) does not fire at {highest}:\n{source}", entry.symbol, entry.origin);
+        let below = format!("{lowest}.dev0");
+        assert!(!fires(&below), "{} ({}) fires at {below}, below its versions:\n{source}", entry.symbol, entry.origin);
+    }
+}

@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use super::output::{self, CheckedFile};
 use super::CheckArgs;
-use crate::analysis::{imported_modules, new_parser, Analyzer, Finding, LineIndex};
+use crate::analysis::{decode_python_source, imported_modules, new_parser, Analyzer, Finding, LineIndex};
 use crate::env::{self, ProcessEnv, ResolveOptions, Resolution};
 use crate::knowledge::harvest::{self, HarvestOptions};
 use crate::knowledge::notes::{FoundNote, NoteQuery, NotesConfig, ReleaseNotes, DEFAULT_BUDGET_CHARS};
@@ -281,10 +281,7 @@ fn check_file(
     project: usize,
 ) -> Result<CheckedFile, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let source = String::from_utf8(bytes).map_err(|e| {
-        let (line, column) = line_col_of_byte(e.as_bytes(), e.utf8_error().valid_up_to());
-        format!("{}:{line}:{column}: not valid UTF-8; the file was not checked", path.display())
-    })?;
+    let source = decode_python_source(bytes).map_err(|e| format!("{}:{e}; the file was not checked", path.display()))?;
     let findings: Vec<Finding> = analyzer.analyze(parser, &source, &resolution.versions);
     let lines = memchr::memchr_iter(b'\n', source.as_bytes()).count();
     let positions = if findings.is_empty() {
@@ -297,11 +294,4 @@ fn check_file(
             .collect()
     };
     Ok(CheckedFile { path: path.to_path_buf(), project, findings, positions, notes: Vec::new(), lines })
-}
-
-fn line_col_of_byte(bytes: &[u8], offset: usize) -> (usize, usize) {
-    let before = &bytes[..offset];
-    let line = memchr::memchr_iter(b'\n', before).count() + 1;
-    let column = before.iter().rposition(|&b| b == b'\n').map_or(offset, |nl| offset - nl - 1) + 1;
-    (line, column)
 }

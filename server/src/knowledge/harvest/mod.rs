@@ -230,10 +230,10 @@ pub fn harvest(options: &HarvestOptions) -> Result<Harvest, HarvestError> {
     let scanned: Vec<(usize, Result<FileFacts, String>)> = files
         .par_iter()
         .enumerate()
-        .map_init(scan::new_parser, |parser, (i, input)| {
+        .map_init(crate::analysis::new_parser, |parser, (i, input)| {
             let result = std::fs::read(&input.path)
                 .map_err(|e| format!("cannot read: {e}"))
-                .and_then(scan::decode)
+                .and_then(|bytes| crate::analysis::decode_python_source(bytes).map_err(|e| e.to_string()))
                 .and_then(|text| scan::scan_source(parser, input, &text));
             (i, result)
         })

@@ -143,53 +143,6 @@ pub(crate) struct FileFacts {
     pub skipped: usize,
 }
 
-pub(crate) fn new_parser() -> Parser {
-    let mut parser = Parser::new();
-    parser
-        .set_language(&tree_sitter_python::LANGUAGE.into())
-        .expect("tree-sitter-python grammar matches the tree-sitter version");
-    parser
-}
-
-/// Decodes a source file: UTF-8, or Latin-1 when a PEP 263 cookie says so.
-pub(crate) fn decode(bytes: Vec<u8>) -> Result<String, String> {
-    match String::from_utf8(bytes) {
-        Ok(text) => Ok(text.strip_prefix('\u{feff}').map(str::to_string).unwrap_or(text)),
-        Err(err) => {
-            let bytes = err.into_bytes();
-            // PEP 263: a coding declaration in one of the first two lines.
-            let head: Vec<&[u8]> = bytes.split(|&b| b == b'\n').take(2).collect();
-            let latin1 = head.iter().any(|line| {
-                let line = String::from_utf8_lossy(line).to_lowercase();
-                coding_declaration(&line).is_some_and(|c| {
-                    ["latin-1", "latin1", "iso-8859-1", "iso8859-1", "iso-latin-1", "l1", "cp1252", "windows-1252"]
-                        .contains(&c.as_str())
-                })
-            });
-            if latin1 {
-                Ok(bytes.iter().map(|&b| b as char).collect())
-            } else {
-                let bad = std::str::from_utf8(&bytes).err().map(|e| e.valid_up_to()).unwrap_or(0);
-                let line = bytes[..bad].iter().filter(|&&b| b == b'\n').count() + 1;
-                Err(format!("not valid UTF-8 (line {line}) and no Latin-1 coding declaration"))
-            }
-        }
-    }
-}
-
-/// The encoding named by a PEP 263 comment (`# -*- coding: latin-1 -*-`).
-fn coding_declaration(line: &str) -> Option<String> {
-    let comment = line.trim_start_matches([' ', '\t', '\x0c']).strip_prefix('#')?;
-    let at = comment.find("coding")?;
-    let rest = comment[at + "coding".len()..].strip_prefix([':', '='])?;
-    let name: String = rest
-        .trim_start_matches([' ', '\t'])
-        .chars()
-        .take_while(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        .collect();
-    (!name.is_empty()).then(|| name.replace('_', "-"))
-}
-
 /// Parses and reads one file. `Err` carries the problem (syntax error).
 /// A file without any of these words has no deprecation site.
 const SITE_WORDS: &[&str] = &[
