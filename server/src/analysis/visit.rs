@@ -10,7 +10,7 @@ use tree_sitter::Node;
 use super::finding::{self, Finding};
 use super::scope::{ScopeKind, Scopes, Value};
 use crate::env::Versions;
-use crate::knowledge::Catalog;
+use crate::knowledge::{Catalog, Entry};
 
 /// Deeper expressions than this are not analysed (the walk is recursive and
 /// must never exhaust the stack on machine-generated or hostile input).
@@ -631,60 +631,39 @@ impl<'a, 't> Visitor<'a, 't> {
     /// Entries that apply to any reference of `path` (not keyword or
     /// call-shape entries).
     fn report_reference(&mut self, node: Node, path: &str) {
-        if self.guard_depth > 0 {
-            return;
-        }
-        let entries: Vec<usize> = self
-            .entry_indices(path)
-            .filter(|&i| {
-                let e = &self.catalog.entries()[i];
-                e.symbol.keyword.is_none() && e.argument.is_none() && e.unless_keyword.is_none()
-            })
-            .collect();
-        for index in entries {
-            self.push_finding(node, index);
-        }
+        self.report(node, path, |e| e.symbol.keyword.is_none() && e.argument.is_none() && e.unless_keyword.is_none());
     }
 
+    /// Entries that apply to a call of `path` of a certain shape: a string
+    /// first argument, or a missing keyword.
     fn report_conditional(&mut self, call: Node, path: &str, shape: &CallShape) {
-        if self.guard_depth > 0 {
-            return;
-        }
-        let entries: Vec<usize> = self
-            .entry_indices(path)
-            .filter(|&i| {
-                let e = &self.catalog.entries()[i];
-                if e.symbol.keyword.is_some() || (e.argument.is_none() && e.unless_keyword.is_none()) {
-                    return false;
-                }
-                let argument_matches = e.argument.as_ref().is_none_or(|a| shape.first_string.as_ref() == Some(a));
-                let keyword_missing = e
-                    .unless_keyword
-                    .as_ref()
-                    .is_none_or(|k| !shape.has_keyword_splat && !shape.keywords.contains(&k.as_str()));
-                argument_matches && keyword_missing
-            })
-            .collect();
-        for index in entries {
-            self.push_finding(call, index);
-        }
+        self.report(call, path, |e| {
+            let conditional = e.symbol.keyword.is_none() && (e.argument.is_some() || e.unless_keyword.is_some());
+            let argument_matches = e.argument.as_ref().is_none_or(|a| shape.first_string.as_ref() == Some(a));
+            let keyword_missing = e
+                .unless_keyword
+                .as_ref()
+                .is_none_or(|k| !shape.has_keyword_splat && !shape.keywords.contains(&k.as_str()));
+            conditional && argument_matches && keyword_missing
+        });
     }
 
     fn report_keyword(&mut self, name: Node, path: &str, keyword: &str) {
+        self.report(name, path, |e| e.symbol.keyword.as_deref() == Some(keyword));
+    }
+
+    /// A finding at `node` for each entry of `path` that `applies` accepts,
+    /// unless the code is guarded.
+    fn report(&mut self, node: Node, path: &str, applies: impl Fn(&Entry) -> bool) {
         if self.guard_depth > 0 {
             return;
         }
-        let entries: Vec<usize> = self
-            .entry_indices(path)
-            .filter(|&i| self.catalog.entries()[i].symbol.keyword.as_deref() == Some(keyword))
-            .collect();
-        for index in entries {
-            self.push_finding(name, index);
+        let catalog = self.catalog;
+        for &index in catalog.entry_ids(path) {
+            if applies(&catalog.entries()[index]) {
+                self.push_finding(node, index);
+            }
         }
-    }
-
-    fn entry_indices(&self, path: &str) -> impl Iterator<Item = usize> + 'a {
-        self.catalog.entry_ids(path).iter().copied()
     }
 
     fn push_finding(&mut self, node: Node, index: usize) {

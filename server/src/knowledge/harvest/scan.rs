@@ -1628,9 +1628,7 @@ impl<'s, 't> Walker<'s, 't> {
                 return;
             }
             for name in names {
-                let message = message
-                    .replace(&format!("{{{param}}}"), &name)
-                    .replace(&format!("{{{param}!r}}"), &format!("'{name}'"));
+                let message = fill_placeholder(&message, &param, &name);
                 self.facts.sites.push(Site {
                     target: Target::Attr { module: self.input.module.clone(), name },
                     keyword: None,
@@ -2110,9 +2108,7 @@ impl<'s, 't> Walker<'s, 't> {
             return;
         }
         for name in names {
-            let message = message
-                .replace(&format!("{{{param}}}"), &name)
-                .replace(&format!("{{{param}!r}}"), &format!("'{name}'"));
+            let message = fill_placeholder(&message, &param, &name);
             self.facts.sites.push(Site {
                 target: Target::Attr { module: self.input.module.clone(), name },
                 keyword: None,
@@ -2360,4 +2356,10 @@ fn quoted_at(message: &str, name: &str) -> Option<usize> {
         .iter()
         .filter_map(|q| message.find(q.as_str()))
         .min()
+}
+
+/// A `__getattr__` message with its f-string placeholder for the attribute
+/// name (`{name}` or `{name!r}`) filled in.
+fn fill_placeholder(message: &str, param: &str, name: &str) -> String {
+    message.replace(&format!("{{{param}}}"), name).replace(&format!("{{{param}!r}}"), &format!("'{name}'"))
 }
