@@ -122,3 +122,11 @@ fn unreadable_files_are_named_and_the_rest_is_still_checked() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("b.py:2:1: not valid UTF-8"), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("a.py:2:1: RC001"));
 }
+
+#[test]
+fn overlapping_paths_check_each_file_once() {
+    let out = recode(&analytics(), &["check", "--format", "json", "src", "src/analytics/frames.py", "."]);
+    let findings: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let (all, _) = json_findings(&["check", "--format", "json", "."]);
+    assert_eq!(findings.len(), all.len());
+}

@@ -68,6 +68,11 @@ pub fn run(args: CheckArgs) -> Result<ExitCode> {
         let excludes = excludes(&project.root, &project.resolution.settings.exclude)?;
         project.files.extend(python_files(path, &excludes));
     }
+    // Overlapping paths (`src src/a.py`) name some files twice.
+    for project in &mut projects {
+        project.files.sort();
+        project.files.dedup();
+    }
 
     if !args.no_harvest {
         for project in &mut projects {
@@ -98,7 +103,6 @@ pub fn run(args: CheckArgs) -> Result<ExitCode> {
         }
     }
     checked.sort_by(|a, b| a.path.cmp(&b.path));
-    checked.dedup_by(|a, b| a.path == b.path);
     if args.format == super::Format::Json && !args.no_notes {
         attach_notes(&mut checked, &projects, args.offline);
     }
