@@ -17,11 +17,7 @@ pub fn canonical_library(name: &str) -> Result<String, VocabError> {
     let normalised = PackageName::new(name.trim().to_owned())
         .map_err(|source| VocabError::InvalidLibraryName { name: name.to_owned(), source })?;
     let normalised = normalised.as_ref();
-    Ok(ALIASES
-        .iter()
-        .find(|(alias, _)| *alias == normalised)
-        .map_or(normalised, |(_, canonical)| canonical)
-        .to_owned())
+    Ok(ALIASES.iter().find(|(alias, _)| *alias == normalised).map_or(normalised, |(_, canonical)| canonical).to_owned())
 }
 
 #[cfg(test)]

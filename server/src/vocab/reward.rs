@@ -7,16 +7,22 @@
 //!   comments removed by byte range from the tree-sitter-python tree (so `#`
 //!   inside a string stays, and a quote inside a comment cannot fool it),
 //!   trailing white space of every line removed, blank lines dropped;
+//! * the syntax check: the tree has no ERROR or MISSING node (DESIGN.md), and
+//!   — because tree-sitter-python accepts some code that Python rejects, while
+//!   the paper checks with Python's own parser — no block is empty (`def f():`
+//!   followed only by a comment), the statements of a block that begin a line
+//!   share its indentation (column 0 at module level), and there is no
+//!   Python 2 `print x` / `exec x` statement;
 //! * ES = 1 − levenshtein(a, b) / max(|a|, |b|) over characters, 1.0 when both
 //!   are empty; EM = the normalised texts are equal;
 //! * correctness by kind:
 //!
-//!   | kind      | syntax error (ERROR or MISSING node) | otherwise               |
-//!   | --------- | ------------------------------------ | ----------------------- |
-//!   | `es-star` | −2                                   | 3.5·ES − 1.5 ∈ [−1.5, 2] |
-//!   | `es`      | not checked                          | 3.5·ES − 1.5            |
-//!   | `em-star` | −2                                   | +2 exact, −1.5 otherwise |
-//!   | `em`      | not checked                          | +2 exact, −1.5 otherwise |
+//!   | kind      | syntax error | otherwise                |
+//!   | --------- | ------------ | ------------------------ |
+//!   | `es-star` | −2           | 3.5·ES − 1.5 ∈ [−1.5, 2] |
+//!   | `es`      | not checked  | 3.5·ES − 1.5             |
+//!   | `em-star` | −2           | +2 exact, −1.5 otherwise |
+//!   | `em`      | not checked  | +2 exact, −1.5 otherwise |
 //!
 //!   The paper's ablation names EM and EM* without giving their values; the
 //!   plain variants here are the starred ones without the syntax check, on the
@@ -102,7 +108,7 @@ pub struct RewardParts {
     pub total: f64,
     /// A complete ```` ```python ```` block was found in the answer.
     pub has_code: bool,
-    /// Whether the code parses without ERROR or MISSING nodes (`None` without code).
+    /// Whether the code is Python, as [`NormalizedCode::syntax_ok`] (`None` without code).
     pub syntax_ok: Option<bool>,
     /// Edit similarity of the normalised code and reference (`None` without code).
     pub es: Option<f64>,
@@ -116,7 +122,8 @@ pub struct RewardParts {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NormalizedCode {
     pub text: String,
-    /// The original code parses without ERROR or MISSING nodes.
+    /// The code is Python: no ERROR or MISSING node, and none of the grammar's
+    /// leniencies (see the module documentation).
     pub syntax_ok: bool,
 }
 
@@ -189,8 +196,7 @@ impl Scorer {
         let code = code.replace("\r\n", "\n");
         let tree = self.parser.parse(&code, None).expect("a parser with a language and no timeout always parses");
         let root = tree.root_node();
-        let mut comments = Vec::new();
-        collect_comments(root, &mut comments);
+        let (comments, rules_ok) = inspect(root);
         let mut kept = String::with_capacity(code.len());
         let mut at = 0;
         for (start, end) in comments {
@@ -199,22 +205,28 @@ impl Scorer {
         }
         kept.push_str(&code[at..]);
         let text = kept.lines().map(str::trim_end).filter(|line| !line.is_empty()).collect::<Vec<_>>().join("\n");
-        NormalizedCode { text, syntax_ok: !root.has_error() }
+        NormalizedCode { text, syntax_ok: !root.has_error() && rules_ok }
     }
 }
 
-/// Byte ranges of every `comment` node under `node`, in source order
-/// (including comments inside ERROR nodes).
-fn collect_comments(node: Node, out: &mut Vec<(usize, usize)>) {
-    let mut cursor = node.walk();
+/// The byte ranges of the `comment` nodes under `root`, in source order
+/// (including comments inside ERROR nodes), and whether every node keeps
+/// [`python_rules_ok`].
+fn inspect(root: Node) -> (Vec<(usize, usize)>, bool) {
+    let mut comments = Vec::new();
+    let mut rules_ok = true;
+    let mut cursor = root.walk();
     let mut descending = true;
     loop {
         if descending {
             let node = cursor.node();
             if node.kind() == "comment" {
-                out.push((node.start_byte(), node.end_byte()));
-            } else if cursor.goto_first_child() {
-                continue;
+                comments.push((node.start_byte(), node.end_byte()));
+            } else {
+                rules_ok &= python_rules_ok(node);
+                if cursor.goto_first_child() {
+                    continue;
+                }
             }
         }
         if cursor.goto_next_sibling() {
@@ -222,9 +234,34 @@ fn collect_comments(node: Node, out: &mut Vec<(usize, usize)>) {
         } else if cursor.goto_parent() {
             descending = false;
         } else {
-            return;
+            return (comments, rules_ok);
         }
     }
+}
+
+/// Python's rules that tree-sitter-python's lenient grammar lets through
+/// without an ERROR node: a block holds at least one statement (not only a
+/// comment); the statements of a block that begin a line share one
+/// indentation, column 0 at module level; Python 2's `print x` and `exec x`
+/// statements are gone.
+fn python_rules_ok(node: Node) -> bool {
+    let module = match node.kind() {
+        "print_statement" | "exec_statement" => return false,
+        "module" => true,
+        "block" => false,
+        _ => return true,
+    };
+    let mut cursor = node.walk();
+    let statements: Vec<Node> = node.named_children(&mut cursor).filter(|n| n.kind() != "comment").collect();
+    let Some(first) = statements.first() else { return module };
+    let column = if module { 0 } else { first.start_position().column };
+    let mut previous_end_row = None;
+    statements.iter().all(|statement| {
+        let start = statement.start_position();
+        let begins_line = previous_end_row.is_none_or(|row| start.row > row);
+        previous_end_row = Some(statement.end_position().row);
+        !begins_line || start.column == column
+    })
 }
 
 #[cfg(test)]
@@ -312,6 +349,35 @@ mod tests {
     }
 
     #[test]
+    fn python_rules_beyond_the_grammar() {
+        let mut scorer = Scorer::new();
+        for (code, ok) in [
+            // tree-sitter-python gives no ERROR node for any of these failures.
+            ("with enable_x64():\n    # Code that uses 64-bit precision", false),
+            ("def f():\n    # later\n\ndef g():\n    f()", false),
+            ("import a\n\n display = a.b()\n", false),
+            ("x = 1\n  y = 2\n", false),
+            ("if x:\n    a = 1\n      b = 2\n", false),
+            ("if x:\n    a = 1\nb = 2\n", true),
+            ("print 'x'\n", false),
+            // Python accepts these.
+            ("if x: a = 1; b = 2\nc = (1,\n     2)\n", true),
+            ("def f():\n    # comment\n    return 1\n", true),
+            ("class A:\n    \"\"\"Doc.\"\"\"\n\n\n@dec\nclass B(A):\n    pass\n", true),
+            ("try:\n    a()\nexcept E:\n    pass\nfinally:\n    b()\n", true),
+            ("", true),
+            ("# only a comment\n", true),
+        ] {
+            assert_eq!(scorer.normalize(code).syntax_ok, ok, "{code:?}");
+        }
+        // In the reward: a comment-only body is a syntax error for ES* (−2, total −1)
+        // but not for plain ES, which does not check.
+        let code = "def f():\n    # TODO";
+        assert_eq!(reward(&wrap(code), code, RewardKind::EsStar).total, -1.0);
+        assert_eq!(reward(&wrap(code), code, RewardKind::Es).total, 3.0);
+    }
+
+    #[test]
     fn empty_code() {
         // An empty block is code: it parses. ES("", "x = 1") = 1 − 5/5 = 0 →
         // ES* = −1.5; total = 1 − 1.5 = −0.5. EM* = −1.5 as well.
@@ -349,7 +415,8 @@ mod tests {
 
     #[test]
     fn docstrings_and_indentation_are_kept() {
-        let normalized = Scorer::new().normalize("def f():\n    \"\"\"Doc # not a comment.\"\"\"\n    return 1  # one\n");
+        let normalized =
+            Scorer::new().normalize("def f():\n    \"\"\"Doc # not a comment.\"\"\"\n    return 1  # one\n");
         assert_eq!(normalized.text, "def f():\n    \"\"\"Doc # not a comment.\"\"\"\n    return 1");
     }
 
