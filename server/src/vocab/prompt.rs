@@ -42,6 +42,9 @@ change inside <think> </think>, then give the complete migrated code inside <ans
 
 /// Models with fewer parameters than this get a worked example by default.
 const SMALL_MODEL_PARAMS: u64 = 1_000_000_000;
+/// The library whose worked examples (standard-library migrations) follow any
+/// library's own.
+const GENERIC_LIBRARY: &str = "python";
 
 /// One migration: the words of the task, before the model answers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,8 +98,8 @@ pub fn default_k(param_count: u64) -> usize {
 #[serde(deny_unknown_fields)]
 pub struct WorkedExample {
     pub id: String,
-    /// Canonical library name, or `*` for the generic set used when a library
-    /// has too few examples of its own.
+    /// Canonical library name; `python` (the standard library) is the generic
+    /// set that follows a library's own examples.
     pub library: String,
     pub target_version: String,
     pub update_notes: String,
@@ -163,7 +166,9 @@ pub fn select_examples(task: &MigrationTask, k: usize) -> Vec<&'static WorkedExa
         list
     };
     let mut chosen = of(library.as_deref());
-    chosen.extend(of(Some("*")));
+    if library.as_deref() != Some(GENERIC_LIBRARY) {
+        chosen.extend(of(Some(GENERIC_LIBRARY)));
+    }
     chosen.truncate(k);
     chosen
 }
@@ -354,9 +359,12 @@ if np.any(flags):
         let spelled = MigrationTask { library: "PyTorch".into(), ..task() };
         assert_eq!(select_examples(&spelled, 1)[0].library, "torch");
         let unknown = MigrationTask { library: "requests".into(), ..task() };
-        assert_eq!(select_examples(&unknown, 1)[0].library, "*");
+        assert_eq!(select_examples(&unknown, 1)[0].library, "python");
         let invalid = MigrationTask { library: "no such lib!".into(), ..task() };
-        assert_eq!(select_examples(&invalid, 1)[0].library, "*");
+        assert_eq!(select_examples(&invalid, 1)[0].library, "python");
+        // The generic set is not repeated for the standard library itself.
+        let python = MigrationTask { library: "python".into(), ..task() };
+        assert_eq!(select_examples(&python, 10).len(), 2);
     }
 
     #[test]
@@ -365,16 +373,14 @@ if np.any(flags):
         let ids: BTreeSet<_> = examples.iter().map(|e| e.id.as_str()).collect();
         assert_eq!(ids.len(), examples.len(), "example ids are unique");
         for library in
-            ["numpy", "pandas", "scipy", "scikit-learn", "matplotlib", "torch", "seaborn", "jax", "scrapy", "*"]
+            ["numpy", "pandas", "scipy", "scikit-learn", "matplotlib", "torch", "seaborn", "jax", "scrapy", "python"]
         {
             let count = examples.iter().filter(|e| e.library == library).count();
             assert!(count >= 2, "{library} has {count} examples");
         }
         let mut scorer = Scorer::new();
         for example in examples {
-            if example.library != "*" {
-                assert_eq!(canonical_library(&example.library).unwrap(), example.library, "{}", example.id);
-            }
+            assert_eq!(canonical_library(&example.library).unwrap(), example.library, "{}", example.id);
             let answer = Answer::parse(&example.completion());
             assert!(answer.parts().well_formed, "{}", example.id);
             let parts = scorer.reward(&example.completion(), &example.migrated_code, RewardKind::EsStar);
