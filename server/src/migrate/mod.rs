@@ -32,7 +32,7 @@ pub use validate::{validate, Baseline, Candidate, Target, Validated};
 const MAX_ROUNDS: usize = 8;
 
 /// What happened to one finding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     FixedDeterministic,
