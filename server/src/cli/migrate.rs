@@ -144,7 +144,7 @@ pub fn run(args: MigrateArgs) -> Result<ExitCode> {
         .context("starting the worker threads")?;
 
     let total: usize = projects.iter().map(|p| p.files.len()).sum();
-    let progress = progress_bar(total as u64, args.quiet);
+    let progress = progress_bar(total as u64, args.quiet, "migrating");
     let mut errors = 0usize;
     let mut files: Vec<Migrated> = Vec::new();
     for project in &projects {
@@ -205,8 +205,7 @@ pub fn run(args: MigrateArgs) -> Result<ExitCode> {
                 return Ok(ExitCode::from(2));
             }
         }
-        let writing = progress_bar(targets.len() as u64, args.quiet);
-        writing.set_message("writing");
+        let writing = progress_bar(targets.len() as u64, args.quiet, "writing");
         let written: Vec<(usize, Result<(), String>)> = pool.install(|| {
             targets
                 .par_iter()
@@ -316,7 +315,7 @@ fn write_root(path: &Path) -> Result<PathBuf> {
     std::fs::canonicalize(dir).with_context(|| format!("{}", dir.display()))
 }
 
-fn progress_bar(len: u64, quiet: bool) -> ProgressBar {
+fn progress_bar(len: u64, quiet: bool, message: &'static str) -> ProgressBar {
     let target = if quiet || !std::io::stderr().is_terminal() { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr() };
     let bar = ProgressBar::with_draw_target(Some(len), target);
     bar.set_style(
@@ -324,7 +323,7 @@ fn progress_bar(len: u64, quiet: bool) -> ProgressBar {
             .expect("a valid progress template")
             .progress_chars("=> "),
     );
-    bar.set_message("migrating");
+    bar.set_message(message);
     bar.enable_steady_tick(Duration::from_millis(200));
     bar
 }
@@ -444,10 +443,13 @@ fn uncommitted<'p>(targets: impl Iterator<Item = &'p PathBuf>) -> BTreeSet<PathB
     dirty
 }
 
+/// A finding's outcome as it stands on disk (a fix that was not written is none).
+type OutcomeOnDisk<'a> = dyn Fn(&Migrated, &crate::migrate::FindingOutcome) -> (Outcome, Option<String>) + 'a;
+
 fn write_report(
     report: &Path,
     files: &[Migrated],
-    outcome: &dyn Fn(&Migrated, &crate::migrate::FindingOutcome) -> (Outcome, Option<String>),
+    outcome: &OutcomeOnDisk,
 ) -> Result<()> {
     let mut reasons: Vec<(Outcome, Option<String>)> = Vec::new();
     for file in files {

@@ -22,6 +22,10 @@ pub enum Command {
     /// Report uses of APIs deprecated or removed at the project's library versions.
     Check(CheckArgs),
     /// Fix what `check` finds: a unified diff by default, `--write` to apply.
+    #[command(after_help = "Exit codes: 0 nothing left to do (no findings, or with --write every finding fixed \
+        and written); 1 findings remain (a dry run with findings, or findings with no safe fix); 2 an error \
+        (bad arguments, --model, an unreadable file, a file outside the given paths, uncommitted changes \
+        under --write (nothing is written), a failed write or report).")]
     Migrate(MigrateArgs),
     /// Inspect the API-update catalog.
     #[command(subcommand)]
@@ -62,10 +66,6 @@ pub struct CheckArgs {
     pub offline: bool,
 }
 
-/// Exit codes: 0 nothing left to do (no findings, or with `--write` every
-/// finding fixed and written); 1 findings remain (a dry run with findings,
-/// or findings with no safe fix); 2 an error (nothing is written when files
-/// have uncommitted changes).
 #[derive(Debug, clap::Args)]
 pub struct MigrateArgs {
     /// Files or directories to migrate (default: the current directory).
@@ -96,7 +96,7 @@ pub struct MigrateArgs {
     /// Don't add deprecations harvested from the installed packages.
     #[arg(long)]
     pub no_harvest: bool,
-    /// Only errors on stderr: no progress, findings left or summary.
+    /// No progress bar, list of findings left, or summary on stderr.
     #[arg(long, short)]
     pub quiet: bool,
 }

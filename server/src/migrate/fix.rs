@@ -315,7 +315,7 @@ fn attribute(ctx: &FileContext, finding: &Finding, node: Node, symbol: &str, rep
         return Plan::NoFix(format!("`{}` cannot be reached from `{written}` by a rename", shown(replacement)));
     }
     match reference_to(ctx, replacement) {
-        Ok(reach) => reach.into_builder(Builder::new(finding)).edit(range, reach.text).done(),
+        Ok(reach) => reach.apply_to(Builder::new(finding)).edit(range, reach.text).done(),
         Err(why) => Plan::NoFix(why),
     }
 }
@@ -329,7 +329,7 @@ struct Reach {
 }
 
 impl Reach {
-    fn into_builder(&self, mut builder: Builder) -> Builder {
+    fn apply_to(&self, mut builder: Builder) -> Builder {
         builder.edits.extend(self.edits.iter().cloned());
         builder.allowed.extend(self.allowed.iter().cloned());
         builder.binds.extend(self.binds.iter().cloned());
@@ -387,7 +387,8 @@ fn reference_to(ctx: &FileContext, path: &str) -> Result<Reach, String> {
 
 fn add_import(ctx: &FileContext, statement: &str, text: String, binds: Vec<(String, String)>) -> Reach {
     let (at, inserted) = syntax::import_insertion(ctx.root, ctx.source, statement);
-    Reach { text, edits: vec![Edit::insert(at, inserted)], allowed: vec![at..at], binds }
+    let point = at..at;
+    Reach { text, edits: vec![Edit::insert(at, inserted)], allowed: vec![point], binds }
 }
 
 /// A name used in code (not in an import).
@@ -413,7 +414,7 @@ fn name_use(ctx: &FileContext, finding: &Finding, node: Node, symbol: &str, repl
         return Builder::new(finding).edit(range, last(replacement)).done();
     }
     match reference_to(ctx, replacement) {
-        Ok(reach) => reach.into_builder(Builder::new(finding)).edit(range, reach.text).done(),
+        Ok(reach) => reach.apply_to(Builder::new(finding)).edit(range, reach.text).done(),
         Err(why) => Plan::NoFix(why),
     }
 }
@@ -426,20 +427,28 @@ fn rename_uses(ctx: &FileContext, finding: &Finding, bound: &str, new: &str) -> 
     }
     let mut edits = Vec::new();
     let mut targets = Vec::new();
+    let symbol = &ctx.catalog.entries()[finding.entry].symbol.path;
     for site in name_sites(ctx.root, ctx.source, bound) {
+        if site.in_import && site.role == Role::Bind {
+            // Bound by an import of the same API (`from m import x as bound`),
+            // which is a finding with a fix of its own.
+            let same_api = ctx.imports.bindings.iter().any(|b| {
+                b.name == bound && &b.path == symbol && b.statement.start <= site.range.start && site.range.end <= b.statement.end
+            });
+            if same_api {
+                continue;
+            }
+            return None;
+        }
         let flagged = ctx
             .findings
             .iter()
             .find(|f| f.entry == finding.entry && f.start_byte == site.range.start && f.end_byte == site.range.end)?;
-        match (site.role, site.in_import) {
-            // The imports of the name are findings with fixes of their own.
-            (Role::Bind, true) => {}
-            (Role::Use, false) => {
-                edits.push(Edit::new(site.range.clone(), new));
-                targets.push(Target::of(flagged));
-            }
-            _ => return None,
+        if site.role != Role::Use || site.in_import {
+            return None;
         }
+        edits.push(Edit::new(site.range.clone(), new));
+        targets.push(Target::of(flagged));
     }
     Some((edits, targets))
 }

@@ -140,6 +140,7 @@ fn moved_name_in_a_from_import() {
         "from numpy import float64\nfrom numpy.lib.array_utils import byte_bounds as bb\nbb(a)\n"
     );
     assert_eq!(fixed("from numpy import float, int8\nfloat(1)\n"), "from numpy import int8\nfloat(1)\n");
+    assert_eq!(fixed("import os\nfrom numpy import float as F\nF(1)\n"), "import os\nfloat(1)\n");
 }
 
 #[test]
@@ -287,4 +288,16 @@ fn deterministic_and_model_fixes_in_one_file() {
     );
     let outcomes: Vec<Outcome> = result.outcomes.iter().map(|o| o.outcome).collect();
     assert_eq!(outcomes, [Outcome::FixedByModel, Outcome::FixedDeterministic]);
+}
+
+#[test]
+fn line_endings_and_indentation_are_kept() {
+    assert_eq!(
+        fixed("import numpy as np\r\nb = np.byte_bounds(a)\r\n"),
+        "import numpy as np\r\nfrom numpy.lib.array_utils import byte_bounds\r\nb = byte_bounds(a)\r\n"
+    );
+    assert_eq!(
+        fixed("def f(a):\n\tfrom numpy import byte_bounds, float64\n\treturn byte_bounds(a)\n"),
+        "def f(a):\n\tfrom numpy import float64\n\tfrom numpy.lib.array_utils import byte_bounds\n\treturn byte_bounds(a)\n"
+    );
 }

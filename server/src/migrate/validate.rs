@@ -211,7 +211,8 @@ mod tests {
         let source = "import numpy as np\nnp = None\nx = np.float_\n";
         let err = run(source, |_| {
             let at = source.find("np = None").unwrap();
-            Candidate { edits: vec![Edit::new(at..at + 9, "pass")], targets: vec![], allowed: vec![at..at + 9] }
+            let statement = at..at + 9;
+            Candidate { edits: vec![Edit::new(statement.clone(), "pass")], targets: vec![], allowed: vec![statement] }
         })
         .unwrap_err();
         assert!(err.contains("a new finding appears: `numpy.float_` (line 3)"), "{err}");
