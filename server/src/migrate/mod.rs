@@ -127,6 +127,18 @@ impl Proposal {
     }
 }
 
+/// The proposals that do not overlap an earlier one, in order; the others
+/// wait for the next round.
+fn select(proposals: &[Proposal]) -> Vec<usize> {
+    let mut accepted: Vec<usize> = Vec::new();
+    for (k, proposal) in proposals.iter().enumerate() {
+        if !accepted.iter().any(|&a| proposals[a].conflicts(proposal)) {
+            accepted.push(k);
+        }
+    }
+    accepted
+}
+
 fn combined<'p>(proposals: impl IntoIterator<Item = &'p Proposal>) -> Candidate {
     let mut all = Candidate::default();
     for p in proposals {
@@ -172,73 +184,93 @@ pub fn migrate_source(
         let ctx = FileContext { source: &text, root, catalog, findings: &findings, imports: &imports };
         let baseline = Baseline { source: &text, findings: &findings, syntax_errors: syntax::syntax_errors(&tree).0 };
 
+        // Deterministic fixes are validated together first (one parse and
+        // analysis for the round) and one by one only when that fails;
+        // model candidates are validated sample by sample.
         let mut proposals: Vec<Proposal> = Vec::new();
-        for (index, finding) in findings.iter().enumerate() {
-            let Some(track) = track_of[index] else { continue };
+        let mut unchecked: Vec<bool> = Vec::new();
+        let mut needs_model: Vec<(usize, usize, String)> = Vec::new();
+        for (index, track) in track_of.iter().enumerate() {
+            let Some(track) = *track else { continue };
             if tracks[track].outcome.is_some() {
                 continue;
             }
-            let needs_model = match fix::plan(&ctx, index) {
-                Plan::Fix(fix) => match validate(analyzer, parser, versions, &baseline, &fix.candidate) {
-                    Ok(_) => {
-                        proposals.push(Proposal { track, candidate: fix.candidate, binds: fix.binds, outcome: Outcome::FixedDeterministic });
-                        None
-                    }
-                    Err(reason) => Some(format!("the deterministic rewrite failed validation: {reason}")),
-                },
+            tracks[track].pending = None;
+            tracks[track].via_binding = false;
+            match fix::plan(&ctx, index) {
+                Plan::Fix(fix) => {
+                    proposals.push(Proposal { track, candidate: fix.candidate, binds: fix.binds, outcome: Outcome::FixedDeterministic });
+                    unchecked.push(true);
+                }
                 Plan::ViaBinding(reason) => {
                     tracks[track].pending = Some(reason);
                     tracks[track].via_binding = true;
-                    None
                 }
-                Plan::NoFix(reason) => Some(reason),
-            };
-            let Some(reason) = needs_model else { continue };
-            let Some(model) = options.model else {
-                tracks[track].outcome = Some((Outcome::NoSafeFix, Some(format!("needs the model (no model configured): {reason}"))));
-                continue;
-            };
-            match model_candidate(analyzer, parser, versions, &baseline, &tree, &imports, finding, model, options.samples) {
-                Ok(candidate) => proposals.push(Proposal { track, candidate, binds: Vec::new(), outcome: Outcome::FixedByModel }),
-                Err(why) => tracks[track].outcome = Some((Outcome::NoSafeFix, Some(why))),
+                Plan::NoFix(reason) => needs_model.push((index, track, reason)),
             }
         }
-
-        // Keep fixes that do not overlap an earlier one; the others wait.
-        let mut accepted: Vec<usize> = Vec::new();
-        for (k, proposal) in proposals.iter().enumerate() {
-            if accepted.iter().any(|&a| proposals[a].conflicts(proposal)) {
-                tracks[proposal.track].pending = Some("overlaps another fix".into());
-            } else {
-                accepted.push(k);
-            }
-        }
-        if accepted.is_empty() {
-            break;
-        }
-        let validated = match validate(analyzer, parser, versions, &baseline, &combined(accepted.iter().map(|&k| &proposals[k]))) {
-            Ok(validated) => validated,
-            Err(_) => {
-                // Together they fail: keep them one by one while they pass.
-                let mut kept: Vec<usize> = Vec::new();
-                let mut last = None;
-                for &k in &accepted {
-                    let trial = combined(kept.iter().chain([&k]).map(|&i| &proposals[i]));
-                    match validate(analyzer, parser, versions, &baseline, &trial) {
-                        Ok(validated) => {
-                            kept.push(k);
-                            last = Some(validated);
-                        }
-                        Err(reason) => tracks[proposals[k].track].pending = Some(format!("conflicts with another fix: {reason}")),
+        let ask_model = |needs: Vec<(usize, usize, String)>, proposals: &mut Vec<Proposal>, unchecked: &mut Vec<bool>, tracks: &mut Vec<Track>, parser: &mut Parser| {
+            for (index, track, reason) in needs {
+                let Some(model) = options.model else {
+                    tracks[track].outcome = Some((Outcome::NoSafeFix, Some(format!("needs the model (no model configured): {reason}"))));
+                    continue;
+                };
+                match model_candidate(analyzer, parser, versions, &baseline, &tree, &imports, &findings[index], model, options.samples) {
+                    Ok(candidate) => {
+                        proposals.push(Proposal { track, candidate, binds: Vec::new(), outcome: Outcome::FixedByModel });
+                        unchecked.push(false);
                     }
-                }
-                accepted = kept;
-                match last {
-                    Some(validated) => validated,
-                    None => break,
+                    Err(why) => tracks[track].outcome = Some((Outcome::NoSafeFix, Some(why))),
                 }
             }
         };
+        ask_model(std::mem::take(&mut needs_model), &mut proposals, &mut unchecked, &mut tracks, parser);
+        if proposals.is_empty() {
+            break;
+        }
+
+        let mut accepted = select(&proposals);
+        let mut validated = validate(analyzer, parser, versions, &baseline, &combined(accepted.iter().map(|&k| &proposals[k]))).ok();
+        if validated.is_none() {
+            // Find the fixes that fail on their own; the model may do better.
+            let mut kept: Vec<Proposal> = Vec::new();
+            for (proposal, unchecked) in std::mem::take(&mut proposals).into_iter().zip(std::mem::take(&mut unchecked)) {
+                if !unchecked {
+                    kept.push(proposal);
+                    continue;
+                }
+                match validate(analyzer, parser, versions, &baseline, &proposal.candidate) {
+                    Ok(_) => kept.push(proposal),
+                    Err(reason) => {
+                        let index = track_of.iter().position(|&t| t == Some(proposal.track)).expect("a proposal's finding is current");
+                        needs_model.push((index, proposal.track, format!("the deterministic rewrite failed validation: {reason}")));
+                    }
+                }
+            }
+            let mut flags = vec![false; kept.len()];
+            ask_model(needs_model, &mut kept, &mut flags, &mut tracks, parser);
+            proposals = kept;
+            accepted = select(&proposals);
+            // Together they may still fail: keep them one by one while they pass.
+            let mut kept: Vec<usize> = Vec::new();
+            for &k in &accepted {
+                let trial = combined(kept.iter().chain([&k]).map(|&i| &proposals[i]));
+                match validate(analyzer, parser, versions, &baseline, &trial) {
+                    Ok(v) => {
+                        kept.push(k);
+                        validated = Some(v);
+                    }
+                    Err(reason) => tracks[proposals[k].track].pending = Some(format!("conflicts with another fix: {reason}")),
+                }
+            }
+            accepted = kept;
+        }
+        for (k, proposal) in proposals.iter().enumerate() {
+            if !accepted.contains(&k) && tracks[proposal.track].pending.is_none() {
+                tracks[proposal.track].pending = Some("overlaps another fix".into());
+            }
+        }
+        let Some(validated) = validated.filter(|_| !accepted.is_empty()) else { break };
 
         let model_edits: Vec<&Edit> = accepted
             .iter()

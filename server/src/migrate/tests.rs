@@ -301,3 +301,18 @@ fn line_endings_and_indentation_are_kept() {
         "def f(a):\n\tfrom numpy import float64\n\tfrom numpy.lib.array_utils import byte_bounds\n\treturn byte_bounds(a)\n"
     );
 }
+
+#[test]
+fn a_fix_that_fails_validation_does_not_hold_back_the_others() {
+    // `scipy.rand`'s replacement `numpy.random.rand` is itself flagged, so
+    // its rewrite brings in a new finding; `scipy.array`'s is fine.
+    let result = migrate("import scipy\nx = scipy.rand(3)\ny = scipy.array([1])\n");
+    assert_eq!(result.migrated, "import scipy\nfrom numpy import array\nx = scipy.rand(3)\ny = array([1])\n");
+    let rand = &result.outcomes[0];
+    assert_eq!(rand.outcome, Outcome::NoSafeFix);
+    assert_eq!(
+        rand.reason.as_deref(),
+        Some("needs the model (no model configured): the deterministic rewrite failed validation: the edit brings in `numpy.random.rand` (line 2)")
+    );
+    assert_eq!(result.outcomes[1].outcome, Outcome::FixedDeterministic);
+}
