@@ -44,7 +44,7 @@ use std::ops::Range;
 use tree_sitter::Node;
 
 use super::edit::Edit;
-use super::syntax::{self, dotted, is_prefix, last, name_is_bound, name_is_used, name_sites, parent, top, ImportForm, Imports, Role};
+use super::syntax::{self, dotted, is_prefix, last, parent, top, ImportForm, Imports, Role};
 use super::validate::{Candidate, Target};
 use crate::analysis::Finding;
 use crate::knowledge::{Catalog, Entry, EntryKind};
@@ -265,7 +265,7 @@ fn attribute(ctx: &FileContext, finding: &Finding, node: Node, symbol: &str, rep
     // What the base is: a name bound by an import (a module or an object
     // path), or anything else (an instance, whose class the catalog gave).
     let imported = (base.kind() == "identifier")
-        .then(|| ctx.imports.unique_path(ctx.root, source, syntax::text(source, base)))
+        .then(|| ctx.imports.unique_path(syntax::text(source, base)))
         .flatten();
     let base_path = match imported {
         Some(path) => {
@@ -289,7 +289,7 @@ fn attribute(ctx: &FileContext, finding: &Finding, node: Node, symbol: &str, rep
         if !is_module {
             return Plan::NoFix(format!("`{written}` is reached through an instance; `{name}` is a builtin"));
         }
-        if name_is_bound(ctx.root, source, name) {
+        if ctx.imports.names.is_bound(name) {
             return Plan::NoFix(format!("`{name}` is rebound in this file, so the builtin cannot be named"));
         }
         return Builder::new(finding).edit(range, name).done();
@@ -340,9 +340,8 @@ impl Reach {
 /// A name for `path` at the top level of the file: an import it already
 /// has, or one added.
 fn reference_to(ctx: &FileContext, path: &str) -> Result<Reach, String> {
-    let source = ctx.source;
     let reuse = |text: String| Ok(Reach { text, edits: Vec::new(), allowed: Vec::new(), binds: Vec::new() });
-    let unique = |name: &str| ctx.imports.unique_path(ctx.root, source, name);
+    let unique = |name: &str| ctx.imports.unique_path(name);
     let top_level = || ctx.imports.bindings.iter().filter(|b| b.top_level);
     // Already imported.
     if let Some(b) = top_level().find(|b| b.path == path && unique(&b.name) == Some(path)) {
@@ -351,7 +350,7 @@ fn reference_to(ctx: &FileContext, path: &str) -> Result<Reach, String> {
     let (module, name) = match parent(path) {
         Some(module) => (module, last(path)),
         None => {
-            if name_is_used(ctx.root, source, path) {
+            if ctx.imports.names.is_used(path) {
                 return Err(format!("`{path}` names something else in this file"));
             }
             return Ok(add_import(ctx, &format!("import {path}"), path.to_string(), vec![(path.to_string(), path.to_string())]));
@@ -361,7 +360,7 @@ fn reference_to(ctx: &FileContext, path: &str) -> Result<Reach, String> {
     if let Some(b) = top_level().find(|b| b.path == module && unique(&b.name) == Some(module)) {
         return reuse(format!("{}.{name}", b.name));
     }
-    if !name_is_used(ctx.root, source, name) {
+    if !ctx.imports.names.is_used(name) {
         // Join an existing `from module import ...`.
         let existing = top_level().find(|b| matches!(&b.form, ImportForm::From { module: m, .. } if m == module));
         if let Some(statement) = existing.and_then(|b| syntax::node_at(ctx.root, &b.statement, &[])) {
@@ -379,7 +378,7 @@ fn reference_to(ctx: &FileContext, path: &str) -> Result<Reach, String> {
         return Ok(add_import(ctx, &format!("from {module} import {name}"), name.to_string(), vec![(name.to_string(), path.to_string())]));
     }
     let first = top(path);
-    if unique(first) == Some(first) || !name_is_used(ctx.root, source, first) {
+    if unique(first) == Some(first) || !ctx.imports.names.is_used(first) {
         return Ok(add_import(ctx, &format!("import {module}"), path.to_string(), vec![(first.to_string(), first.to_string())]));
     }
     Err(format!("`{name}` and `{first}` both name something else in this file, so `{path}` cannot be imported"))
@@ -399,18 +398,18 @@ fn name_use(ctx: &FileContext, finding: &Finding, node: Node, symbol: &str, repl
         return Plan::ViaBinding(format!("`{name}` refers to `{symbol}` through its import"));
     }
     let star = parent(symbol).is_some_and(|m| ctx.imports.stars.iter().any(|s| s == m));
-    if !star || name != last(symbol) || name_is_bound(ctx.root, source, name) {
+    if !star || name != last(symbol) || ctx.imports.names.is_bound(name) {
         return Plan::ViaBinding(format!("`{name}` refers to `{symbol}` through a binding elsewhere"));
     }
     // From a star import.
     let range = finding.start_byte..finding.end_byte;
     if let Some(builtin) = replacement.strip_prefix("builtins.") {
-        if name_is_bound(ctx.root, source, builtin) {
+        if ctx.imports.names.is_bound(builtin) {
             return Plan::NoFix(format!("`{builtin}` is rebound in this file, so the builtin cannot be named"));
         }
         return Builder::new(finding).edit(range, builtin).done();
     }
-    if parent(replacement) == parent(symbol) && !name_is_bound(ctx.root, source, last(replacement)) {
+    if parent(replacement) == parent(symbol) && !ctx.imports.names.is_bound(last(replacement)) {
         return Builder::new(finding).edit(range, last(replacement)).done();
     }
     match reference_to(ctx, replacement) {
@@ -422,13 +421,13 @@ fn name_use(ctx: &FileContext, finding: &Finding, node: Node, symbol: &str, repl
 /// Renames every use of `bound` to `new`, when every use is a flagged use
 /// of the same API and `new` names nothing yet: the use edits and targets.
 fn rename_uses(ctx: &FileContext, finding: &Finding, bound: &str, new: &str) -> Option<(Vec<Edit>, Vec<Target>)> {
-    if name_is_used(ctx.root, ctx.source, new) {
+    if ctx.imports.names.is_used(new) {
         return None;
     }
     let mut edits = Vec::new();
     let mut targets = Vec::new();
     let symbol = &ctx.catalog.entries()[finding.entry].symbol.path;
-    for site in name_sites(ctx.root, ctx.source, bound) {
+    for site in ctx.imports.names.sites(bound) {
         if site.in_import && site.role == Role::Bind {
             // Bound by an import of the same API (`from m import x as bound`),
             // which is a finding with a fix of its own.
@@ -512,7 +511,7 @@ fn from_name(
                 return Plan::NoFix(format!("`{bound}` cannot be renamed to the builtin `{builtin}` everywhere in this file"));
             };
             builder = builder.with_uses(edits, targets);
-        } else if name_is_bound(ctx.root, source, builtin) && name_sites(ctx.root, source, builtin).iter().filter(|s| s.role == Role::Bind).count() > 1 {
+        } else if ctx.imports.names.is_bound(builtin) && ctx.imports.names.sites(builtin).iter().filter(|s| s.role == Role::Bind).count() > 1 {
             return Plan::NoFix(format!("`{builtin}` is rebound in this file"));
         }
         return match removal(&elements, element) {
@@ -607,7 +606,7 @@ fn import_module(
     }
     // `import a.b.c` binds `a`: give it up only when nothing else needs it.
     let old = top(symbol);
-    let needed_elsewhere = name_sites(ctx.root, ctx.source, old).iter().any(|site| {
+    let needed_elsewhere = ctx.imports.names.sites(old).iter().any(|site| {
         let in_statement = statement.start_byte() <= site.range.start && site.range.end <= statement.end_byte();
         let in_finding = ctx.findings.iter().any(|f| {
             f.entry == finding.entry && f.start_byte <= site.range.start && site.range.end <= f.end_byte

@@ -2,6 +2,7 @@
 //! where a name is used or bound, where a new import goes, and whether the
 //! text parses.
 
+use std::collections::HashMap;
 use std::ops::Range;
 
 use tree_sitter::{Node, Parser, Tree};
@@ -99,17 +100,18 @@ pub struct ImportBinding {
     pub top_level: bool,
 }
 
-/// Every import of a file, at any depth.
+/// Every import of a file, at any depth, and where each name is used or bound.
 #[derive(Debug, Default)]
 pub struct Imports {
     pub bindings: Vec<ImportBinding>,
     /// Canonical modules star-imported (`from numpy import *`).
     pub stars: Vec<String>,
+    pub names: Names,
 }
 
 impl Imports {
     pub fn read(root: Node, source: &str, catalog: &Catalog) -> Imports {
-        let mut imports = Imports::default();
+        let mut imports = Imports { names: Names::read(root, source), ..Imports::default() };
         let mut stack = vec![root];
         while let Some(node) = stack.pop() {
             match node.kind() {
@@ -181,13 +183,13 @@ impl Imports {
 
     /// The path `name` is bound to when every import that binds it agrees
     /// and nothing but imports binds it.
-    pub fn unique_path(&self, root: Node, source: &str, name: &str) -> Option<&str> {
+    pub fn unique_path(&self, name: &str) -> Option<&str> {
         let mut found = self.bindings.iter().filter(|b| b.name == name);
         let first = found.next()?;
         if found.any(|b| b.path != first.path) {
             return None;
         }
-        let other_bindings = name_sites(root, source, name).into_iter().any(|site| site.role == Role::Bind && !site.in_import);
+        let other_bindings = self.names.sites(name).iter().any(|site| site.role == Role::Bind && !site.in_import);
         (!other_bindings).then_some(first.path.as_str())
     }
 }
@@ -212,27 +214,49 @@ pub struct NameSite {
     pub in_import: bool,
 }
 
-/// Every place `name` is used or bound as a name in the file.
-pub fn name_sites(root: Node, source: &str, name: &str) -> Vec<NameSite> {
-    let mut sites = Vec::new();
-    if !source.contains(name) {
-        return sites;
-    }
-    let mut stack = vec![root];
-    while let Some(node) = stack.pop() {
-        if node.kind() == "identifier" {
-            if text(source, node) == name {
+/// Where every name of a file is used or bound as a name (not as an
+/// attribute or a keyword).
+#[derive(Debug, Default)]
+pub struct Names {
+    sites: HashMap<String, Vec<NameSite>>,
+}
+
+impl Names {
+    pub fn read(root: Node, source: &str) -> Names {
+        let mut sites: HashMap<String, Vec<NameSite>> = HashMap::new();
+        let mut stack = vec![root];
+        while let Some(node) = stack.pop() {
+            if node.kind() == "identifier" {
                 if let Some((role, in_import)) = role_of(node) {
-                    sites.push(NameSite { range: node.byte_range(), role, in_import });
+                    let site = NameSite { range: node.byte_range(), role, in_import };
+                    sites.entry(text(source, node).to_string()).or_default().push(site);
                 }
+                continue;
             }
-            continue;
+            let mut cursor = node.walk();
+            stack.extend(node.named_children(&mut cursor));
         }
-        let mut cursor = node.walk();
-        stack.extend(node.named_children(&mut cursor));
+        for list in sites.values_mut() {
+            list.sort_by_key(|s| s.range.start);
+        }
+        Names { sites }
     }
-    sites.sort_by_key(|s| s.range.start);
-    sites
+
+    /// Every place `name` is used or bound, in source order.
+    pub fn sites(&self, name: &str) -> &[NameSite] {
+        self.sites.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether `name` appears as a name anywhere in the file.
+    pub fn is_used(&self, name: &str) -> bool {
+        !self.sites(name).is_empty()
+    }
+
+    /// Whether anything in the file binds `name` (an import, an assignment,
+    /// a definition, a parameter, ...).
+    pub fn is_bound(&self, name: &str) -> bool {
+        self.sites(name).iter().any(|s| s.role == Role::Bind)
+    }
 }
 
 fn is_field(parent: Node, field: &str, child: Node) -> bool {
@@ -296,17 +320,6 @@ fn is_target(node: Node) -> bool {
         }
     }
     false
-}
-
-/// Whether `name` appears as a name anywhere in the file.
-pub fn name_is_used(root: Node, source: &str, name: &str) -> bool {
-    !name_sites(root, source, name).is_empty()
-}
-
-/// Whether anything in the file binds `name` (an import, an assignment, a
-/// definition, a parameter, ...).
-pub fn name_is_bound(root: Node, source: &str, name: &str) -> bool {
-    name_sites(root, source, name).iter().any(|s| s.role == Role::Bind)
 }
 
 /// The line ending the file uses.
@@ -402,16 +415,17 @@ mod tests {
         let names: Vec<(&str, &str)> = imports.bindings.iter().map(|b| (b.name.as_str(), b.path.as_str())).collect();
         assert_eq!(names, [("np", "numpy"), ("os", "os"), ("f", "numpy.float_"), ("int8", "numpy.int8")]);
         assert_eq!(imports.stars, ["scipy"]);
-        assert_eq!(imports.unique_path(root, source, "np"), Some("numpy"));
+        assert_eq!(imports.unique_path("np"), Some("numpy"));
+        let names = &imports.names;
         for bound in ["a", "b", "c", "d", "e", "x", "y", "z", "i", "g", "f", "np", "os", "int8"] {
-            assert!(name_is_bound(root, source, bound), "{bound}");
+            assert!(names.is_bound(bound), "{bound}");
         }
         // `float_` is only an imported name under an alias, `path` a module part.
-        assert!(!name_is_used(root, source, "float_"));
-        assert!(!name_is_used(root, source, "path"));
-        let f_sites = name_sites(root, source, "f");
+        assert!(!names.is_used("float_"));
+        assert!(!names.is_used("path"));
+        let f_sites = names.sites("f");
         assert_eq!(f_sites.iter().map(|s| s.role).collect::<Vec<_>>(), [Role::Bind, Role::Use]);
-        assert!(!name_is_bound(root, source, "int"), "an annotation uses `int`");
+        assert!(!names.is_bound("int"), "an annotation uses `int`");
     }
 
     #[test]
