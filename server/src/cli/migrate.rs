@@ -5,7 +5,13 @@
 //! file in the same directory, fsync, rename; the file's permissions kept),
 //! only inside the paths given, and not over uncommitted git changes
 //! unless `--allow-dirty`. Summaries, the findings left and errors go to
-//! stderr.
+//! stderr. `--report FILE` writes one JSON object per finding (`path`,
+//! 1-based `line`/`column`/`end_line`/`end_column`, `library`, `symbol`,
+//! `rule`, `kind`, `replacement`, `outcome`: `fixed-deterministic`,
+//! `fixed-by-model` or `no-safe-fix`, and `reason`); in a dry run the
+//! outcome is the one `--write` would give. Until a model backend is wired
+//! in, findings with no mechanical replacement are `no-safe-fix` with the
+//! reason "needs the model (no model configured): ...".
 //!
 //! Exit codes:
 //! * 0: nothing left to do: no findings, or (with `--write`) every finding
