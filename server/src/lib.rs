@@ -8,4 +8,5 @@ pub mod analysis;
 pub mod cli;
 pub mod env;
 pub mod knowledge;
+pub mod migrate;
 pub mod vocab;

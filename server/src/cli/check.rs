@@ -31,11 +31,11 @@ const PROJECT_MARKERS: &[&str] = &[
 ];
 
 /// A project root with its resolved versions, catalog, and files to check.
-struct Project {
-    root: PathBuf,
-    resolution: Resolution,
-    catalog: Catalog,
-    files: Vec<PathBuf>,
+pub(super) struct Project {
+    pub(super) root: PathBuf,
+    pub(super) resolution: Resolution,
+    pub(super) catalog: Catalog,
+    pub(super) files: Vec<PathBuf>,
 }
 
 pub fn run(args: CheckArgs) -> Result<ExitCode> {
@@ -54,25 +54,7 @@ pub fn run(args: CheckArgs) -> Result<ExitCode> {
     let options = ResolveOptions { env: args.env.clone(), pins, process: ProcessEnv::from_process() };
     let bundled = Catalog::bundled().context("loading the bundled catalog")?;
 
-    let mut projects: Vec<Project> = Vec::new();
-    for path in &paths {
-        let root = project_root(path);
-        let index = match projects.iter().position(|p| p.root == root) {
-            Some(index) => index,
-            None => {
-                projects.push(open_project(root, &options, &bundled)?);
-                projects.len() - 1
-            }
-        };
-        let project = &mut projects[index];
-        let excludes = excludes(&project.root, &project.resolution.settings.exclude)?;
-        project.files.extend(python_files(path, &excludes));
-    }
-    // Overlapping paths (`src src/a.py`) name some files twice.
-    for project in &mut projects {
-        project.files.sort();
-        project.files.dedup();
-    }
+    let mut projects = projects(&paths, &options, &bundled)?;
 
     if !args.no_harvest {
         for project in &mut projects {
@@ -144,9 +126,34 @@ pub fn run(args: CheckArgs) -> Result<ExitCode> {
     }))
 }
 
+/// The paths grouped by project root, each project resolved once, with the
+/// Python files under its paths.
+pub(super) fn projects(paths: &[PathBuf], options: &ResolveOptions, bundled: &Catalog) -> Result<Vec<Project>> {
+    let mut projects: Vec<Project> = Vec::new();
+    for path in paths {
+        let root = project_root(path);
+        let index = match projects.iter().position(|p| p.root == root) {
+            Some(index) => index,
+            None => {
+                projects.push(open_project(root, options, bundled)?);
+                projects.len() - 1
+            }
+        };
+        let project = &mut projects[index];
+        let excludes = excludes(&project.root, &project.resolution.settings.exclude)?;
+        project.files.extend(python_files(path, &excludes));
+    }
+    // Overlapping paths (`src src/a.py`) name some files twice.
+    for project in &mut projects {
+        project.files.sort();
+        project.files.dedup();
+    }
+    Ok(projects)
+}
+
 /// Adds what the project's environment's own code says is deprecated, for
 /// the libraries the checked files import; cached per environment.
-fn add_harvest(project: &mut Project) {
+pub(super) fn add_harvest(project: &mut Project) {
     let Some(site_packages) = project.resolution.environment.clone() else { return };
     let imports: std::collections::BTreeSet<String> = project
         .files

@@ -2,6 +2,7 @@
 
 mod catalog;
 mod check;
+mod migrate;
 mod output;
 
 use std::path::PathBuf;
@@ -20,6 +21,12 @@ pub struct Cli {
 pub enum Command {
     /// Report uses of APIs deprecated or removed at the project's library versions.
     Check(CheckArgs),
+    /// Fix what `check` finds: a unified diff by default, `--write` to apply.
+    #[command(after_help = "Exit codes: 0 nothing left to do (no findings, or with --write every finding fixed \
+        and written); 1 findings remain (a dry run with findings, or findings with no safe fix); 2 an error \
+        (bad arguments, --model, an unreadable file, a file outside the given paths, uncommitted changes \
+        under --write (nothing is written), a failed write or report).")]
+    Migrate(MigrateArgs),
     /// Inspect the API-update catalog.
     #[command(subcommand)]
     Catalog(CatalogCommand),
@@ -57,6 +64,41 @@ pub struct CheckArgs {
     /// Read release notes from the cache only (also `RECODE_OFFLINE=1`).
     #[arg(long)]
     pub offline: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct MigrateArgs {
+    /// Files or directories to migrate (default: the current directory).
+    pub paths: Vec<PathBuf>,
+    /// Apply the edits, each file replaced atomically (default: print a
+    /// unified diff and change nothing).
+    #[arg(long)]
+    pub write: bool,
+    /// The Python environment to read installed versions from.
+    #[arg(long, value_name = "PATH")]
+    pub env: Option<PathBuf>,
+    /// Override a library's version: `--pin numpy==1.26.4` (repeatable).
+    #[arg(long, value_name = "LIB==VER")]
+    pub pin: Vec<String>,
+    /// Worker threads (default: one per core).
+    #[arg(long, short, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Write every finding's outcome as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Write files even when git has uncommitted changes to them.
+    #[arg(long)]
+    pub allow_dirty: bool,
+    /// The model for findings with no deterministic fix (no backend in this
+    /// build yet: giving it is an error).
+    #[arg(long, value_name = "SPEC")]
+    pub model: Option<String>,
+    /// Don't add deprecations harvested from the installed packages.
+    #[arg(long)]
+    pub no_harvest: bool,
+    /// No progress bar, list of findings left, or summary on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -115,6 +157,7 @@ fn report_note_warnings(warnings: &std::collections::BTreeSet<String>) {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check(args) => check::run(args),
+        Command::Migrate(args) => migrate::run(args),
         Command::Catalog(command) => catalog::run(command),
     }
 }
