@@ -40,12 +40,8 @@ pub(super) struct Project {
 
 pub fn run(args: CheckArgs) -> Result<ExitCode> {
     let started = Instant::now();
-    let pins = args
-        .pin
-        .iter()
-        .map(|p| env::parse_pin(p).map_err(|e| anyhow::anyhow!("--pin {p}: {e}")))
-        .collect::<Result<Vec<_>>>()?;
-    let paths = if args.paths.is_empty() { vec![PathBuf::from(".")] } else { args.paths.clone() };
+    let pins = super::parse_pins(&args.pin)?;
+    let paths = super::paths_or_current_dir(&args.paths);
     for path in &paths {
         if !path.exists() {
             bail!("{}: no such file or directory", path.display());

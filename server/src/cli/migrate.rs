@@ -38,7 +38,7 @@ use serde::Serialize;
 use super::check::{self, Project};
 use super::MigrateArgs;
 use crate::analysis::{decode_python_source, new_parser, Analyzer, LineIndex};
-use crate::env::{self, ProcessEnv, ResolveOptions, Versions};
+use crate::env::{ProcessEnv, ResolveOptions, Versions};
 use crate::knowledge::Catalog;
 use crate::migrate::{migrate_source, FileMigration, MigrateOptions, Outcome};
 
@@ -123,12 +123,8 @@ pub fn run(args: MigrateArgs) -> Result<ExitCode> {
     if args.jobs == Some(0) {
         bail!("--jobs must be at least 1");
     }
-    let pins = args
-        .pin
-        .iter()
-        .map(|p| env::parse_pin(p).map_err(|e| anyhow::anyhow!("--pin {p}: {e}")))
-        .collect::<Result<Vec<_>>>()?;
-    let paths = if args.paths.is_empty() { vec![PathBuf::from(".")] } else { args.paths.clone() };
+    let pins = super::parse_pins(&args.pin)?;
+    let paths = super::paths_or_current_dir(&args.paths);
     let mut roots = Vec::new();
     for path in &paths {
         if !path.exists() {

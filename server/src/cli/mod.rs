@@ -139,6 +139,22 @@ pub enum CatalogCommand {
     },
 }
 
+/// `--pin LIB==VER` values; a bad one names itself.
+fn parse_pins(pins: &[String]) -> anyhow::Result<Vec<(String, pep440_rs::Version)>> {
+    pins.iter()
+        .map(|p| crate::env::parse_pin(p).map_err(|e| anyhow::anyhow!("--pin {p}: {e}")))
+        .collect()
+}
+
+/// The paths a command was given, or the current directory.
+fn paths_or_current_dir(paths: &[PathBuf]) -> Vec<PathBuf> {
+    if paths.is_empty() {
+        vec![PathBuf::from(".")]
+    } else {
+        paths.to_vec()
+    }
+}
+
 /// Release-note problems never stop a command; a few of them are enough to
 /// say what is wrong.
 fn report_note_warnings(warnings: &std::collections::BTreeSet<String>) {
