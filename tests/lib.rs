@@ -31,17 +31,22 @@ pub fn fixtures() -> PathBuf {
 /// cache directory.
 pub fn recode(dir: &Path, args: &[&str]) -> Output {
     let cache = tempfile::tempdir().expect("a temporary cache directory");
-    Command::new(binary("recode"))
-        .args(args)
+    hermetic(dir, cache.path()).args(args).output().expect("recode starts")
+}
+
+/// A `recode` command in `dir` with no inherited variables that would change
+/// version resolution, release notes offline, and `cache` as its cache.
+pub fn hermetic(dir: &Path, cache: &Path) -> Command {
+    let mut command = Command::new(binary("recode"));
+    command
         .current_dir(dir)
         .env_remove("VIRTUAL_ENV")
         .env_remove("CONDA_PREFIX")
         .env_remove("RECODE_LOG")
         .env_remove("RECODE_NOTES_BASE")
         .env("RECODE_OFFLINE", "1")
-        .env("RECODE_CACHE_DIR", cache.path())
-        .output()
-        .expect("recode starts")
+        .env("RECODE_CACHE_DIR", cache);
+    command
 }
 
 /// A loopback HTTP server answering GETs from a fixed table of paths (404

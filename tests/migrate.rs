@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use recode_e2e::{binary, recode};
+use recode_e2e::{hermetic, recode};
 use serde_json::Value;
 
 /// A copy of `fixtures/migrate/project` in a temporary directory. (The path
@@ -327,15 +327,8 @@ fn latin1_files_stay_latin1() {
 /// `recode migrate --write --jobs 1 .` in `dir`, started hermetically as
 /// `recode()` runs it, without waiting.
 fn spawn_write(dir: &Path, cache: &Path) -> std::process::Child {
-    Command::new(binary("recode"))
+    hermetic(dir, cache)
         .args(["migrate", "--write", "--jobs", "1", "--no-harvest", "."])
-        .current_dir(dir)
-        .env_remove("VIRTUAL_ENV")
-        .env_remove("CONDA_PREFIX")
-        .env_remove("RECODE_LOG")
-        .env_remove("RECODE_NOTES_BASE")
-        .env("RECODE_OFFLINE", "1")
-        .env("RECODE_CACHE_DIR", cache)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
