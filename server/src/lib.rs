@@ -8,3 +8,4 @@ pub mod analysis;
 pub mod cli;
 pub mod env;
 pub mod knowledge;
+pub mod model;

@@ -2,6 +2,7 @@
 
 mod catalog;
 mod check;
+mod model;
 mod output;
 
 use std::path::PathBuf;
@@ -23,6 +24,9 @@ pub enum Command {
     /// Inspect the API-update catalog.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Fetch, list and locate local models.
+    #[command(subcommand)]
+    Model(model::ModelCommand),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -116,5 +120,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check(args) => check::run(args),
         Command::Catalog(command) => catalog::run(command),
+        Command::Model(command) => model::run(command),
     }
 }
