@@ -232,24 +232,39 @@ fn sampling_is_reproducible_with_a_seed() {
 }
 
 #[test]
-fn generation_stops_at_the_context_length() {
-    // A prompt of ~8,300 tokens: over SmolLM2's 8,192.
+fn a_prompt_over_the_context_length_is_refused() {
+    // ~8,300 tokens: over SmolLM2's 8,192. Refused before any generation.
     fetched_default_model();
     let long = format!("<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n", "word ".repeat(8300));
     let out = run(recode_cmd(&["model", "run", "--model", "default", "--prompt", &long, "--max-tokens", "8"]));
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("context length is 8192"), "{stderr}");
-    // A prompt just under it gets max_tokens lowered to what fits.
-    let near = format!("<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n", "word ".repeat(8170));
-    let out = run(recode_cmd(&["model", "run", "--model", "default", "--prompt", &near, "--max-tokens", "200", "--json"]));
+    assert!(stderr.contains("shorten the prompt"), "{stderr}");
+}
+
+#[test]
+fn generation_stops_at_the_context_length() {
+    // The tiny model's context is 512 tokens and its tokenizer takes one
+    // token per byte: a 490-token prompt leaves room for 22 tokens only.
+    let dir = tempfile::tempdir().unwrap();
+    tiny_model_dir(dir.path());
+    let model = dir.path().to_str().unwrap();
+    let prompt = format!("<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n", "x".repeat(490 - 3 - 15 - 1));
+    let out = run(recode_cmd(&["model", "run", "--model", model, "--prompt", &prompt, "--max-tokens", "200", "--json"]));
     assert!(out.status.success(), "{}", text(&out.stderr));
     let value: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let prompt_tokens = value["prompt_tokens"].as_u64().unwrap();
-    let tokens = value["completions"][0]["tokens"].as_u64().unwrap();
-    assert!(prompt_tokens < 8192 && prompt_tokens + tokens <= 8192, "{value}");
-    let finish = value["completions"][0]["finish_reason"].as_str().unwrap();
-    assert!(finish == "context_length" || finish == "stop", "{value}");
+    assert_eq!(value["prompt_tokens"], 490, "{value}");
+    let completion = &value["completions"][0];
+    let tokens = completion["tokens"].as_u64().unwrap();
+    assert!(tokens <= 22, "prompt + completion must fit 512 tokens: {value}");
+    let finish = completion["finish_reason"].as_str().unwrap();
+    assert!(finish == "context_length" && tokens == 22 || finish == "stop", "{value}");
+    // A prompt that fills the context alone is refused.
+    let full = "y".repeat(512);
+    let out = run(recode_cmd(&["model", "run", "--model", model, "--prompt", &full]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("the prompt is 512 tokens long, but the model's context length is 512"), "{}", text(&out.stderr));
 }
 
 #[test]
@@ -347,13 +362,6 @@ fn tiny_model_dir(dir: &Path) {
         "bos_token_id": 257, "eos_token_id": 258
     });
     std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
-    std::fs::write(
-        dir.join("tokenizer_config.json"),
-        json!({"bos_token": "<|im_start|>", "eos_token": "<|im_end|>", "chat_template":
-            "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"})
-        .to_string(),
-    )
-    .unwrap();
     // Deterministic pseudo-random weights.
     let mut state = 0x2545_F491_4F6C_DD1Du64;
     let mut random = |n: usize, scale: f32| -> Vec<f32> {

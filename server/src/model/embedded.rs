@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mistralrs::core::{Constraint, CustomLogitsProcessor, NormalRequest, Request, RequestMessage, Response, StopTokens};
-use mistralrs::{GgufModelBuilder, Model, TextModelBuilder, TokenSource};
+use mistralrs::{GgufModelBuilder, Model, ModelDType, TextModelBuilder, TokenSource};
 use rand::{Rng, SeedableRng};
 use tokenizers::Tokenizer;
 
@@ -90,7 +90,9 @@ impl EmbeddedGenerator {
                     .map_err(|e| load_error(&name, format!("tokenizer.json: {e}")))?;
                 let eos = eos_from_config(&dir);
                 let eos_ids = eos_ids(&tokenizer, eos);
-                let builder = TextModelBuilder::new(dir.display().to_string()).with_token_source(TokenSource::None);
+                let builder = TextModelBuilder::new(dir.display().to_string())
+                    .with_token_source(TokenSource::None)
+                    .with_dtype(dtype_from_config(&dir));
                 (name, tokenizer, eos_ids, context_length_from_config(&dir.join("config.json")), Builder::Text(Box::new(builder)))
             }
             other => return Err(load_error(&other.to_string(), "not a local model")),
@@ -152,6 +154,20 @@ fn eos_ids(tokenizer: &Tokenizer, eos: Option<u32>) -> Vec<u32> {
         }
     }
     ids
+}
+
+/// The dtype `config.json` names (`torch_dtype`, or `dtype`): what the
+/// merge wrote is what is served; mistralrs's automatic choice otherwise.
+fn dtype_from_config(dir: &Path) -> ModelDType {
+    let value: Option<serde_json::Value> =
+        std::fs::read_to_string(dir.join("config.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
+    let name = value.as_ref().and_then(|v| v.get("torch_dtype").or_else(|| v.get("dtype"))).and_then(|v| v.as_str());
+    match name {
+        Some("float32") => ModelDType::F32,
+        Some("bfloat16") => ModelDType::BF16,
+        Some("float16") => ModelDType::F16,
+        _ => ModelDType::Auto,
+    }
 }
 
 /// `eos_token_id` from `config.json` / `generation_config.json` (first one).
@@ -287,7 +303,8 @@ struct Sample {
     receiver: tokio::sync::mpsc::Receiver<Response>,
 }
 
-/// Reads a sample's stream to its end; the finish reason mistralrs gave.
+/// Reads a sample's stream to its end; the finish reason mistralrs gave
+/// (empty when the stream ended without one).
 async fn finish_of(mut receiver: tokio::sync::mpsc::Receiver<Response>) -> Result<String, ModelError> {
     while let Some(response) = receiver.recv().await {
         match response {
@@ -306,7 +323,10 @@ async fn finish_of(mut receiver: tokio::sync::mpsc::Receiver<Response>) -> Resul
             _ => return Err(ModelError::Generation("mistralrs sent an unexpected kind of response".into())),
         }
     }
-    Err(ModelError::Generation("the model engine closed the stream".into()))
+    // mistralrs sends no chunk for a step whose text ends inside a UTF-8
+    // character, the last step included: a stream that just ends is a
+    // finished sample too (the tokens picked tell how it ended).
+    Ok(String::new())
 }
 
 impl Generator for EmbeddedGenerator {
@@ -432,7 +452,8 @@ impl Generator for EmbeddedGenerator {
                 let count = tokens.len() + usize::from(ended_by_eos);
                 let mut text = self.tokenizer.decode(&tokens, false).map_err(|e| ModelError::Tokenizer(e.to_string()))?;
                 let stopped = truncate_at_stop(&mut text, &params.stop);
-                let finish = if stopped || ended_by_eos || reason != "length" {
+                let hit_length = reason == "length" || (reason.is_empty() && count >= max_tokens);
+                let finish = if stopped || ended_by_eos || !hit_length {
                     FinishReason::Stop
                 } else if capped {
                     FinishReason::ContextLength

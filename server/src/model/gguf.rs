@@ -235,6 +235,42 @@ mod tests {
         assert!(err.to_string().contains("not a GGUF file"), "{err}");
     }
 
+    /// The real SmolLM2 GGUF (fetched by `recode model fetch`; CI fetches it
+    /// before the tests).
+    fn smollm2() -> std::path::PathBuf {
+        crate::model::fetch::default_model_path()
+            .unwrap_or_else(|e| panic!("{e} (this test reads the real SmolLM2 tokenizer)"))
+    }
+
+    #[test]
+    fn smollm2_tokenizer_round_trips_python_and_chatml() {
+        let metadata = GgufMetadata::read(&smollm2()).unwrap();
+        assert_eq!(metadata.architecture(), Some("llama"));
+        assert_eq!(metadata.context_length(), Some(8192));
+        let GgufTokenizer { tokenizer, bos_id, eos_id } = metadata.tokenizer().unwrap();
+        assert_eq!(tokenizer.get_vocab_size(true), 49152);
+        assert_eq!((bos_id, eos_id), (Some(1), Some(2)));
+
+        let snippet = "import numpy as np\n\n\ndef area(r: float) -> np.float64:\n    \"\"\"Ünïcödé docstring\"\"\"\n    return np.float_(3.14159 * r ** 2)  # 2024\n\tpass\n";
+        let encoding = tokenizer.encode(snippet, false).unwrap();
+        assert_eq!(tokenizer.decode(encoding.get_ids(), false).unwrap(), snippet);
+        // Digits are split one by one.
+        let tokens = encoding.get_tokens();
+        let digits: Vec<&String> = tokens.iter().filter(|t| t.chars().any(|c| c.is_ascii_digit())).collect();
+        assert!(digits.iter().all(|t| t.chars().filter(|c| c.is_ascii_digit()).count() == 1), "{digits:?}");
+        // Common words are single tokens, with GPT-2's space marker.
+        assert!(tokens.contains(&"import".to_string()) && tokens.contains(&"Ġnumpy".to_string()), "{tokens:?}");
+
+        let chatml = "<|im_start|>system\nYou write Python.<|im_end|>\n<|im_start|>user\nfix np.float_<|im_end|>\n<|im_start|>assistant\nLet me solve this step by step.\n<think>";
+        let encoding = tokenizer.encode(chatml, false).unwrap();
+        let ids = encoding.get_ids();
+        assert_eq!(ids[0], 1, "<|im_start|> is one special token");
+        assert_eq!(ids.iter().filter(|&&i| i == 1).count(), 3);
+        assert_eq!(ids.iter().filter(|&&i| i == 2).count(), 2, "<|im_end|> twice");
+        assert_eq!(tokenizer.decode(ids, false).unwrap(), chatml);
+        assert!(!tokenizer.decode(ids, true).unwrap().contains("<|im_start|>"));
+    }
+
     #[test]
     fn context_length_from_hf_config() {
         let dir = tempfile::tempdir().unwrap();

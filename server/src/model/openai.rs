@@ -86,14 +86,17 @@ impl OpenAiGenerator {
     /// `base` is the API root (`http://127.0.0.1:8080/v1`); `model` the name
     /// sent in requests (`None`: the first one `{base}/models` lists).
     pub fn new(base: &str, model: Option<String>, config: OpenAiConfig) -> Result<OpenAiGenerator, ModelError> {
-        let client = reqwest::blocking::Client::builder()
+        let mut builder = reqwest::blocking::Client::builder()
             .connect_timeout(config.connect_timeout)
             // Per-request timeouts are set on each request.
             .timeout(None)
-            // Never send credentials or prompts through a proxy the user did
-            // not mean for this: the endpoint is usually on loopback.
-            .no_proxy()
-            .user_agent(concat!("recode/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("recode/", env!("CARGO_PKG_VERSION")));
+        // A server on this machine is reached directly, whatever proxy the
+        // environment names; a remote one through the usual proxy variables.
+        if is_loopback(base) {
+            builder = builder.no_proxy();
+        }
+        let client = builder
             .build()
             .map_err(|e| ModelError::Load { model: base.to_string(), message: e.to_string() })?;
         Ok(OpenAiGenerator {
@@ -166,6 +169,18 @@ impl OpenAiGenerator {
         }
         body
     }
+}
+
+/// Whether a URL's host is this machine (`localhost`, `127.x.y.z`, `[::1]`).
+fn is_loopback(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or("");
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+    };
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Time left before the token's deadline or the backend's timeout.
@@ -628,6 +643,15 @@ mod tests {
         assert!(matches!(generator.generate("hi", &SamplingParams::default(), &token), Err(ModelError::Cancelled)));
         std::thread::sleep(Duration::from_millis(50));
         assert_eq!(server.seen.lock().unwrap().len(), before);
+    }
+
+    #[test]
+    fn loopback_hosts_bypass_proxies() {
+        assert!(is_loopback("http://127.0.0.1:8080/v1"));
+        assert!(is_loopback("http://localhost/v1"));
+        assert!(is_loopback("http://[::1]:11434/v1"));
+        assert!(!is_loopback("https://gpu-box.internal:8000/v1"));
+        assert!(!is_loopback("http://10.0.0.2/v1"));
     }
 
     #[test]
