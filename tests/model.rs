@@ -462,6 +462,20 @@ fn local_models_make_no_network_connections() {
         let outbound = outbound_connects(&log);
         assert!(outbound.is_empty(), "{model} reached for the network:\n{}", outbound.join("\n"));
     }
+    // The control: the same tracing sees the endpoint backend's connection.
+    let (base, _seen) = fake_openai_server();
+    let log = dir.path().join("strace-endpoint.log");
+    let out = Command::new("strace")
+        .args(["-f", "-qq", "-e", "trace=connect,sendto", "-o"])
+        .arg(&log)
+        .arg(binary("recode"))
+        .args(["model", "run", "--model", &base, "--prompt", "hi"])
+        .output()
+        .expect("strace starts");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let log = std::fs::read_to_string(&log).unwrap();
+    let port = base.trim_start_matches("http://127.0.0.1:").trim_end_matches("/v1");
+    assert!(log.contains(&format!("htons({port})")), "strace did not see the loopback connection:\n{log}");
 }
 
 #[test]

@@ -190,7 +190,10 @@ struct Sampler {
     temperature: f32,
     top_p: f32,
     prompt_len: usize,
+    /// The end-of-sequence token mistralrs stops at, and every token that
+    /// ends a sample for us (picking one of those picks `eos`).
     eos: Option<u32>,
+    eos_ids: Vec<u32>,
     cancel: CancelToken,
     state: Mutex<SamplerState>,
 }
@@ -211,7 +214,11 @@ impl Sampler {
                 return eos as usize;
             }
         }
-        sample_token(logits, self.temperature, self.top_p, rng)
+        let chosen = sample_token(logits, self.temperature, self.top_p, rng);
+        match self.eos {
+            Some(eos) if self.eos_ids.contains(&(chosen as u32)) => eos as usize,
+            _ => chosen,
+        }
     }
 
     fn generated(&self) -> Vec<u32> {
@@ -375,6 +382,7 @@ impl Generator for EmbeddedGenerator {
                 top_p: params.top_p,
                 prompt_len: prompt_ids.len(),
                 eos: self.eos_ids.first().copied(),
+                eos_ids: self.eos_ids.clone(),
                 cancel: cancel.clone(),
                 state: Mutex::new(SamplerState {
                     rng: rand::rngs::StdRng::seed_from_u64(sample_seed(base_seed, index)),
@@ -387,9 +395,14 @@ impl Generator for EmbeddedGenerator {
             sampling.max_len = Some(max_tokens);
             sampling.n_choices = 1;
             let stops: Vec<String> = params.stop.iter().filter(|s| !s.is_empty()).cloned().collect();
-            if !stops.is_empty() {
-                sampling.stop_toks = Some(StopTokens::Seqs(stops));
-            }
+            // mistralrs takes stop strings or stop ids, not both; the
+            // sampler maps every end token of ours to the model's own EOS,
+            // which mistralrs always stops at.
+            sampling.stop_toks = if stops.is_empty() {
+                Some(StopTokens::Ids(self.eos_ids.clone()))
+            } else {
+                Some(StopTokens::Seqs(stops))
+            };
             let (tx, rx) = tokio::sync::mpsc::channel(4096);
             let request = NormalRequest {
                 messages: RequestMessage::CompletionTokens(prompt_ids.clone()),
@@ -445,9 +458,10 @@ impl Generator for EmbeddedGenerator {
             .zip(reasons)
             .map(|(sampler, reason)| {
                 let mut tokens = sampler.generated();
-                let ended_by_eos = tokens.last().is_some_and(|t| self.eos_ids.contains(t));
-                if ended_by_eos {
-                    tokens.pop();
+                let end = tokens.iter().position(|t| self.eos_ids.contains(t));
+                let ended_by_eos = end.is_some();
+                if let Some(end) = end {
+                    tokens.truncate(end);
                 }
                 let count = tokens.len() + usize::from(ended_by_eos);
                 let mut text = self.tokenizer.decode(&tokens, false).map_err(|e| ModelError::Tokenizer(e.to_string()))?;
@@ -478,6 +492,15 @@ impl Generator for EmbeddedGenerator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn async_callers_get_an_error_not_a_panic() {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let result = runtime.block_on(async {
+            EmbeddedGenerator::load(&ModelSpec::Gguf("missing.gguf".into()), &LoadOptions::default()).err()
+        });
+        assert!(matches!(result, Some(ModelError::AsyncContext)));
+    }
 
     #[test]
     fn greedy_picks_the_argmax() {

@@ -414,6 +414,17 @@ mod tests {
     }
 
     #[test]
+    fn shared_generators_are_loaded_once_per_spec() {
+        let spec = ModelSpec::parse("http://127.0.0.1:9/v1#once").unwrap();
+        let first = shared(&spec, &LoadOptions::default()).unwrap();
+        let second = shared(&spec, &LoadOptions::default()).unwrap();
+        assert!(Arc::ptr_eq(&first, &second));
+        let other = shared(&ModelSpec::parse("http://127.0.0.1:9/v1#other").unwrap(), &LoadOptions::default()).unwrap();
+        assert!(!Arc::ptr_eq(&first, &other));
+        assert_eq!(first.describe(), "http://127.0.0.1:9/v1#once");
+    }
+
+    #[test]
     fn sample_seeds_differ_per_sample_and_repeat_per_seed() {
         assert_eq!(sample_seed(7, 0), sample_seed(7, 0));
         assert_ne!(sample_seed(7, 0), sample_seed(7, 1));
