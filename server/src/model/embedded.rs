@@ -104,13 +104,16 @@ impl EmbeddedGenerator {
             .enable_all()
             .build()
             .map_err(|e| load_error(&name, e))?;
-        let model = runtime
-            .block_on(async {
-                match build {
-                    Builder::Gguf(b) => b.build().await,
-                    Builder::Text(b) => b.build().await,
-                }
-            })
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        runtime.spawn(async move {
+            let model = match build {
+                Builder::Gguf(b) => b.build().await,
+                Builder::Text(b) => b.build().await,
+            };
+            let _ = done_tx.send(model);
+        });
+        let model = wait_for(&done_rx)
+            .ok_or_else(|| load_error(&name, "the loading task stopped"))?
             .map_err(|e| load_error(&name, format!("{e:#}")))?;
         // The engine knows the context it was built for; the metadata is the fallback.
         let context_length = model.max_sequence_length().ok().flatten().or(context_length);
@@ -336,6 +339,26 @@ async fn finish_of(mut receiver: tokio::sync::mpsc::Receiver<Response>) -> Resul
     Ok(String::new())
 }
 
+/// Waits for the answer. On a rayon worker thread the wait keeps running
+/// the pool's pending jobs: candle's CPU kernels run on rayon's global pool,
+/// so a caller that fans generations out with rayon (`par_iter`) would
+/// otherwise hold every worker while the model waits for one: a deadlock.
+fn wait_for<T>(receiver: &std::sync::mpsc::Receiver<T>) -> Option<T> {
+    if rayon::current_thread_index().is_none() {
+        return receiver.recv().ok();
+    }
+    loop {
+        match receiver.try_recv() {
+            Ok(value) => return Some(value),
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => return None,
+            Err(std::sync::mpsc::TryRecvError::Empty) => match rayon::yield_now() {
+                Some(rayon::Yield::Executed) => {}
+                _ => std::thread::sleep(Duration::from_micros(200)),
+            },
+        }
+    }
+}
+
 impl Generator for EmbeddedGenerator {
     fn describe(&self) -> String {
         self.name.clone()
@@ -429,25 +452,31 @@ impl Generator for EmbeddedGenerator {
 
         let samplers: Vec<Arc<Sampler>> = samples.iter().map(|s| s.sampler.clone()).collect();
         let watched = cancel.clone();
-        let reasons: Result<Vec<String>, ModelError> = self.runtime.block_on(async move {
-            let mut set = tokio::task::JoinSet::new();
-            for (index, sample) in samples.into_iter().enumerate() {
-                set.spawn(async move { (index, finish_of(sample.receiver).await) });
-            }
-            let mut reasons = vec![String::new(); n];
-            let mut tick = tokio::time::interval(Duration::from_millis(20));
-            loop {
-                tokio::select! {
-                    joined = set.join_next() => match joined {
-                        None => return Ok(reasons),
-                        Some(Ok((index, result))) => reasons[index] = result?,
-                        Some(Err(e)) => return Err(ModelError::Generation(e.to_string())),
-                    },
-                    _ = tick.tick() => watched.check()?,
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        self.runtime.spawn(async move {
+            let collect = async move {
+                let mut set = tokio::task::JoinSet::new();
+                for (index, sample) in samples.into_iter().enumerate() {
+                    set.spawn(async move { (index, finish_of(sample.receiver).await) });
                 }
-            }
-            // Leaving drops the streams: the engine cancels those sequences.
+                let mut reasons = vec![String::new(); n];
+                let mut tick = tokio::time::interval(Duration::from_millis(20));
+                loop {
+                    tokio::select! {
+                        joined = set.join_next() => match joined {
+                            None => return Ok(reasons),
+                            Some(Ok((index, result))) => reasons[index] = result?,
+                            Some(Err(e)) => return Err(ModelError::Generation(e.to_string())),
+                        },
+                        _ = tick.tick() => watched.check()?,
+                    }
+                }
+                // Leaving drops the streams: the engine cancels those sequences.
+            };
+            let _ = done_tx.send(collect.await);
         });
+        let reasons: Result<Vec<String>, ModelError> = wait_for(&done_rx)
+            .unwrap_or_else(|| Err(ModelError::Generation("the model runtime stopped".into())));
         let reasons = reasons.map_err(|e| match e {
             ModelError::TimedOut(_) => ModelError::TimedOut(self.timeout),
             other => other,
@@ -500,6 +529,54 @@ mod tests {
             EmbeddedGenerator::load(&ModelSpec::Gguf("missing.gguf".into()), &LoadOptions::default()).err()
         });
         assert!(matches!(result, Some(ModelError::AsyncContext)));
+    }
+
+    /// Generations fanned out over rayon's global pool, which candle's
+    /// kernels also need, finish (this hung before `wait_for`).
+    #[test]
+    fn rayon_callers_do_not_starve_the_model() {
+        use rayon::prelude::*;
+        let path = crate::model::fetch::default_model_path()
+            .unwrap_or_else(|e| panic!("{e} (this test runs the real SmolLM2 model)"));
+        let options = LoadOptions { progress: Arc::new(|_: &str| {}), ..LoadOptions::default() };
+        let generator = EmbeddedGenerator::load(&ModelSpec::Gguf(path), &options).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let params = SamplingParams { max_tokens: 3, ..SamplingParams::default() };
+            let jobs = rayon::current_num_threads() * 2;
+            let texts: Vec<usize> = (0..jobs)
+                .into_par_iter()
+                .map(|_| generator.generate("<|im_start|>user\nSay hi<|im_end|>\n<|im_start|>assistant\n", &params, &CancelToken::new()))
+                .map(|g| g.unwrap().completions[0].tokens.unwrap())
+                .collect();
+            let _ = tx.send(texts);
+        });
+        let counts = rx.recv_timeout(Duration::from_secs(300)).expect("generations from rayon workers finish");
+        assert!(counts.iter().all(|&t| (1..=3).contains(&t)), "{counts:?}");
+    }
+
+    #[test]
+    fn cancelling_stops_a_running_generation() {
+        let path = crate::model::fetch::default_model_path()
+            .unwrap_or_else(|e| panic!("{e} (this test runs the real SmolLM2 model)"));
+        let options = LoadOptions { progress: Arc::new(|_: &str| {}), ..LoadOptions::default() };
+        let generator = EmbeddedGenerator::load(&ModelSpec::Gguf(path), &options).unwrap();
+        let token = CancelToken::new();
+        let canceller = token.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            canceller.cancel();
+        });
+        let params = SamplingParams { max_tokens: 4000, temperature: 1.0, seed: Some(1), ..SamplingParams::default() };
+        let started = Instant::now();
+        let result = generator.generate("<|im_start|>user\nWrite a long story.<|im_end|>\n<|im_start|>assistant\n", &params, &token);
+        assert!(matches!(result, Err(ModelError::Cancelled)), "{:?}", result.map(|g| g.completions[0].tokens));
+        assert!(started.elapsed() < Duration::from_secs(60));
+        // A deadline works the same, and the engine still serves afterwards.
+        let result = generator.generate("<|im_start|>user\nWrite a long story.<|im_end|>\n<|im_start|>assistant\n", &params, &CancelToken::new().with_timeout(Duration::from_millis(300)));
+        assert!(matches!(result, Err(ModelError::TimedOut(_))));
+        let ok = generator.generate("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n", &SamplingParams { max_tokens: 2, ..SamplingParams::default() }, &CancelToken::new()).unwrap();
+        assert!(ok.completions[0].tokens.unwrap() <= 2);
     }
 
     #[test]
