@@ -25,7 +25,10 @@
 //! The embedded backend drives mistralrs on a private tokio runtime of its
 //! own, so it never needs (nor may run on) the caller's runtime: calling it
 //! from an async task returns [`ModelError::AsyncContext`] instead of
-//! panicking. Cancellation is a [`CancelToken`] (a shared flag, optionally
+//! panicking. Fanning calls out over rayon's global pool (`par_iter`) is
+//! safe: candle's CPU kernels need that pool too, so a call waiting on a
+//! rayon worker keeps running the pool's jobs instead of parking the worker.
+//! Cancellation is a [`CancelToken`] (a shared flag, optionally
 //! with a deadline) checked while waiting; timeouts are per backend
 //! ([`LoadOptions::timeout`]) and per call (a token's deadline).
 //!
