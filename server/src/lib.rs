@@ -9,4 +9,5 @@ pub mod cli;
 pub mod env;
 pub mod knowledge;
 pub mod migrate;
+pub mod model;
 pub mod vocab;

@@ -3,6 +3,7 @@
 mod catalog;
 mod check;
 mod migrate;
+mod model;
 mod output;
 
 use std::path::PathBuf;
@@ -30,6 +31,9 @@ pub enum Command {
     /// Inspect the API-update catalog.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Fetch, list and locate local models.
+    #[command(subcommand)]
+    Model(model::ModelCommand),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -175,5 +179,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check(args) => check::run(args),
         Command::Migrate(args) => migrate::run(args),
         Command::Catalog(command) => catalog::run(command),
+        Command::Model(command) => model::run(command),
     }
 }
