@@ -4,6 +4,7 @@
 //! the server uses, so what the model learns here is what it is asked there.
 
 mod data;
+mod policy;
 
 use std::path::{Path, PathBuf};
 

@@ -16,7 +16,9 @@
 //!   ([`SamplingParams::seed`]), since mistralrs 0.8.1 seeds its sampler once
 //!   per engine. It records the chosen tokens, and the completion text is
 //!   decoded from them (mistralrs trims the start of its streamed text).
-//! * Each sample is a streaming request; cancellation (or a deadline) drops
+//! * Each sample is a streaming request, all sent at once, except that a
+//!   seeded call sends them one after another (batching changes rounding,
+//!   and a seed promises the same text); cancellation (or a deadline) drops
 //!   the streams and makes the processor pick end-of-sequence, so the
 //!   engine stops those sequences at the next token.
 //!
@@ -359,6 +361,101 @@ fn wait_for<T>(receiver: &std::sync::mpsc::Receiver<T>) -> Option<T> {
     }
 }
 
+impl EmbeddedGenerator {
+    /// Sends one sample's streaming request to the engine.
+    fn send(
+        &self,
+        sender: &tokio::sync::mpsc::Sender<Request>,
+        prompt_ids: &[u32],
+        params: &SamplingParams,
+        max_tokens: usize,
+        seed: u64,
+        cancel: &CancelToken,
+    ) -> Result<Sample, ModelError> {
+        let sampler = Arc::new(Sampler {
+            temperature: params.temperature,
+            top_p: params.top_p,
+            prompt_len: prompt_ids.len(),
+            eos: self.eos_ids.first().copied(),
+            eos_ids: self.eos_ids.clone(),
+            cancel: cancel.clone(),
+            state: Mutex::new(SamplerState {
+                rng: rand::rngs::StdRng::seed_from_u64(seed),
+                generated: Vec::new(),
+                first_pick: None,
+                last_pick: None,
+            }),
+        });
+        let mut sampling = mistralrs::SamplingParams::neutral();
+        sampling.max_len = Some(max_tokens);
+        sampling.n_choices = 1;
+        let stops: Vec<String> = params.stop.iter().filter(|s| !s.is_empty()).cloned().collect();
+        // mistralrs takes stop strings or stop ids, not both; the sampler
+        // maps every end token of ours to the model's own EOS, which
+        // mistralrs always stops at.
+        sampling.stop_toks =
+            if stops.is_empty() { Some(StopTokens::Ids(self.eos_ids.clone())) } else { Some(StopTokens::Seqs(stops)) };
+        let (tx, rx) = tokio::sync::mpsc::channel(4096);
+        let request = NormalRequest {
+            messages: RequestMessage::CompletionTokens(prompt_ids.to_vec()),
+            sampling_params: sampling,
+            response: tx,
+            return_logprobs: false,
+            is_streaming: true,
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            constraint: Constraint::None,
+            suffix: None,
+            tools: None,
+            tool_choice: None,
+            logits_processors: Some(vec![sampler.clone() as Arc<dyn CustomLogitsProcessor>]),
+            return_raw_logits: false,
+            web_search_options: None,
+            model_id: None,
+            truncate_sequence: false,
+        };
+        sender
+            .blocking_send(Request::Normal(Box::new(request)))
+            .map_err(|_| ModelError::Generation("the model engine has stopped".into()))?;
+        Ok(Sample { sampler, receiver: rx })
+    }
+
+    /// Waits for every sample's stream to end (or the cancel token to
+    /// fire); mistralrs's finish reason per sample, in order.
+    fn finish(&self, samples: Vec<Sample>, cancel: &CancelToken) -> Result<Vec<String>, ModelError> {
+        let n = samples.len();
+        let watched = cancel.clone();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        self.runtime.spawn(async move {
+            let collect = async move {
+                let mut set = tokio::task::JoinSet::new();
+                for (index, sample) in samples.into_iter().enumerate() {
+                    set.spawn(async move { (index, finish_of(sample.receiver).await) });
+                }
+                let mut reasons = vec![String::new(); n];
+                let mut tick = tokio::time::interval(Duration::from_millis(20));
+                loop {
+                    tokio::select! {
+                        joined = set.join_next() => match joined {
+                            None => return Ok(reasons),
+                            Some(Ok((index, result))) => reasons[index] = result?,
+                            Some(Err(e)) => return Err(ModelError::Generation(e.to_string())),
+                        },
+                        _ = tick.tick() => watched.check()?,
+                    }
+                }
+                // Leaving drops the streams: the engine cancels those sequences.
+            };
+            let _ = done_tx.send(collect.await);
+        });
+        let reasons: Result<Vec<String>, ModelError> =
+            wait_for(&done_rx).unwrap_or_else(|| Err(ModelError::Generation("the model runtime stopped".into())));
+        reasons.map_err(|e| match e {
+            ModelError::TimedOut(_) => ModelError::TimedOut(self.timeout),
+            other => other,
+        })
+    }
+}
+
 impl Generator for EmbeddedGenerator {
     fn describe(&self) -> String {
         self.name.clone()
@@ -398,89 +495,24 @@ impl Generator for EmbeddedGenerator {
         let started = Instant::now();
         let sender = self.model.inner().get_sender(None).map_err(|e| ModelError::Generation(e.to_string()))?;
         let n = params.n.max(1);
-        let mut samples = Vec::with_capacity(n);
-        for index in 0..n {
-            let sampler = Arc::new(Sampler {
-                temperature: params.temperature,
-                top_p: params.top_p,
-                prompt_len: prompt_ids.len(),
-                eos: self.eos_ids.first().copied(),
-                eos_ids: self.eos_ids.clone(),
-                cancel: cancel.clone(),
-                state: Mutex::new(SamplerState {
-                    rng: rand::rngs::StdRng::seed_from_u64(sample_seed(base_seed, index)),
-                    generated: Vec::new(),
-                    first_pick: None,
-                    last_pick: None,
-                }),
-            });
-            let mut sampling = mistralrs::SamplingParams::neutral();
-            sampling.max_len = Some(max_tokens);
-            sampling.n_choices = 1;
-            let stops: Vec<String> = params.stop.iter().filter(|s| !s.is_empty()).cloned().collect();
-            // mistralrs takes stop strings or stop ids, not both; the
-            // sampler maps every end token of ours to the model's own EOS,
-            // which mistralrs always stops at.
-            sampling.stop_toks = if stops.is_empty() {
-                Some(StopTokens::Ids(self.eos_ids.clone()))
-            } else {
-                Some(StopTokens::Seqs(stops))
-            };
-            let (tx, rx) = tokio::sync::mpsc::channel(4096);
-            let request = NormalRequest {
-                messages: RequestMessage::CompletionTokens(prompt_ids.clone()),
-                sampling_params: sampling,
-                response: tx,
-                return_logprobs: false,
-                is_streaming: true,
-                id: self.next_id.fetch_add(1, Ordering::Relaxed),
-                constraint: Constraint::None,
-                suffix: None,
-                tools: None,
-                tool_choice: None,
-                logits_processors: Some(vec![sampler.clone() as Arc<dyn CustomLogitsProcessor>]),
-                return_raw_logits: false,
-                web_search_options: None,
-                model_id: None,
-                truncate_sequence: false,
-            };
-            sender
-                .blocking_send(Request::Normal(Box::new(request)))
-                .map_err(|_| ModelError::Generation("the model engine has stopped".into()))?;
-            samples.push(Sample { sampler, receiver: rx });
+        let request = |index: usize| self.send(&sender, &prompt_ids, params, max_tokens, sample_seed(base_seed, index), &cancel);
+        let mut samplers = Vec::with_capacity(n);
+        let mut reasons = Vec::with_capacity(n);
+        if params.seed.is_some() {
+            // Batched sequences see different matrix shapes as the engine's
+            // batch changes, which moves logits by rounding: a seeded call
+            // decodes its samples one after another to give the same text
+            // every time.
+            for index in 0..n {
+                let sample = request(index)?;
+                samplers.push(sample.sampler.clone());
+                reasons.extend(self.finish(vec![sample], &cancel)?);
+            }
+        } else {
+            let samples = (0..n).map(request).collect::<Result<Vec<_>, _>>()?;
+            samplers.extend(samples.iter().map(|s| s.sampler.clone()));
+            reasons = self.finish(samples, &cancel)?;
         }
-
-        let samplers: Vec<Arc<Sampler>> = samples.iter().map(|s| s.sampler.clone()).collect();
-        let watched = cancel.clone();
-        let (done_tx, done_rx) = std::sync::mpsc::channel();
-        self.runtime.spawn(async move {
-            let collect = async move {
-                let mut set = tokio::task::JoinSet::new();
-                for (index, sample) in samples.into_iter().enumerate() {
-                    set.spawn(async move { (index, finish_of(sample.receiver).await) });
-                }
-                let mut reasons = vec![String::new(); n];
-                let mut tick = tokio::time::interval(Duration::from_millis(20));
-                loop {
-                    tokio::select! {
-                        joined = set.join_next() => match joined {
-                            None => return Ok(reasons),
-                            Some(Ok((index, result))) => reasons[index] = result?,
-                            Some(Err(e)) => return Err(ModelError::Generation(e.to_string())),
-                        },
-                        _ = tick.tick() => watched.check()?,
-                    }
-                }
-                // Leaving drops the streams: the engine cancels those sequences.
-            };
-            let _ = done_tx.send(collect.await);
-        });
-        let reasons: Result<Vec<String>, ModelError> = wait_for(&done_rx)
-            .unwrap_or_else(|| Err(ModelError::Generation("the model runtime stopped".into())));
-        let reasons = reasons.map_err(|e| match e {
-            ModelError::TimedOut(_) => ModelError::TimedOut(self.timeout),
-            other => other,
-        })?;
 
         let completions = samplers
             .iter()
