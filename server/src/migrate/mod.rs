@@ -9,6 +9,7 @@
 
 mod edit;
 mod fix;
+mod model_fix;
 mod syntax;
 mod unit;
 mod validate;
@@ -23,6 +24,7 @@ use crate::env::Versions;
 
 pub use edit::{Edit, EditSet};
 pub use fix::{plan, FileContext, Fix, Plan};
+pub use model_fix::{migration_task, ModelCandidates, NotesFn};
 pub use syntax::Imports;
 pub use unit::{select_range, MigrationUnit};
 pub use validate::{validate, Baseline, Candidate, Target, Validated};
@@ -80,7 +82,9 @@ pub struct ModelTask<'a> {
 /// from (the model backends implement it). Each call is one sample.
 pub trait CandidateSource: Sync {
     /// Migrated code for `task.unit`, shaped like [`MigrationUnit::code`]
-    /// (the unit's indentation removed); `sample` counts from 0 for each task.
+    /// (the unit's indentation removed), optionally preceded by the import
+    /// statements it needs (those the file lacks are added with the file's
+    /// imports); `sample` counts from 0 for each task.
     fn candidate(&self, task: &ModelTask, sample: usize) -> Result<String, String>;
 }
 
@@ -346,11 +350,23 @@ fn model_candidate(
     for sample in 0..samples {
         match model.candidate(&task, sample) {
             Ok(code) => {
-                let candidate = Candidate {
+                let (new_imports, code) = match split_imports(parser, baseline.source, &unit, &code) {
+                    Ok(split) => split,
+                    Err(reason) => {
+                        last = reason;
+                        continue;
+                    }
+                };
+                let mut candidate = Candidate {
                     edits: vec![unit.edit_for(&code)],
                     targets: vec![Target::of(finding)],
                     allowed: vec![unit.range.clone()],
                 };
+                if !new_imports.is_empty() {
+                    let (at, text) = syntax::import_insertion(tree.root_node(), baseline.source, &new_imports.join("\n"));
+                    candidate.edits.push(Edit::new(at..at, text));
+                    candidate.allowed.push(at..at);
+                }
                 match validate(analyzer, parser, versions, baseline, &candidate) {
                     Ok(_) => return Ok(candidate),
                     Err(reason) => last = reason,
@@ -360,6 +376,53 @@ fn model_candidate(
         }
     }
     Err(format!("{samples} model sample{} failed validation; the last: {last}", if samples == 1 { "" } else { "s" }))
+}
+
+/// Splits a model's answer into the imports it starts with that the file
+/// lacks (to be added with the file's imports) and the code that replaces
+/// the unit. The prompt shows the unit after the imports it uses, so answers
+/// usually repeat them; those are dropped. A unit that is itself an import
+/// is replaced as a whole.
+fn split_imports(parser: &mut Parser, source: &str, unit: &MigrationUnit, answer: &str) -> Result<(Vec<String>, String), String> {
+    const IMPORTS: [&str; 3] = ["import_statement", "import_from_statement", "future_import_statement"];
+    let starts_with_import = |parser: &mut Parser, code: &str| -> Option<tree_sitter::Tree> {
+        let tree = syntax::parse(parser, code)?;
+        let first = tree.root_node().named_child(0)?;
+        IMPORTS.contains(&first.kind()).then_some(tree)
+    };
+    if starts_with_import(parser, &unit.code).is_some() {
+        return Ok((Vec::new(), answer.to_string()));
+    }
+    let Some(tree) = starts_with_import(parser, answer) else {
+        return Ok((Vec::new(), answer.to_string()));
+    };
+    let root = tree.root_node();
+    let mut cursor = root.walk();
+    let mut leading = Vec::new();
+    let mut body_start = None;
+    for child in root.named_children(&mut cursor) {
+        match child.kind() {
+            "comment" => {}
+            kind if IMPORTS.contains(&kind) => leading.push(syntax::text(answer, child).trim().to_string()),
+            _ => {
+                body_start = Some(syntax::line_start(answer, child.start_byte()));
+                break;
+            }
+        }
+    }
+    let Some(body_start) = body_start else {
+        return Err("the answer holds only import statements".into());
+    };
+    let present = |statement: &String| {
+        unit.imports.iter().any(|i| i.trim() == statement) || source.lines().any(|line| line.trim() == statement)
+    };
+    let mut new_imports: Vec<String> = Vec::new();
+    for statement in leading {
+        if !present(&statement) && !new_imports.contains(&statement) {
+            new_imports.push(statement);
+        }
+    }
+    Ok((new_imports, answer[body_start..].to_string()))
 }
 
 #[cfg(test)]

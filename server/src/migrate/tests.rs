@@ -11,6 +11,8 @@ use super::*;
 use crate::analysis::new_parser;
 use crate::env::{ResolvedVersion, VersionSource};
 use crate::knowledge::Catalog;
+use crate::model::{CancelToken, Completion, FinishReason, Generation, Generator, ModelError, SamplingParams};
+use crate::vocab::PromptConfig;
 
 pub(crate) fn catalog() -> Catalog {
     static BUNDLED: std::sync::OnceLock<Catalog> = std::sync::OnceLock::new();
@@ -315,4 +317,110 @@ fn a_fix_that_fails_validation_does_not_hold_back_the_others() {
         Some("needs the model (no model configured): the deterministic rewrite failed validation: the edit brings in `numpy.random.rand` (line 2)")
     );
     assert_eq!(result.outcomes[1].outcome, Outcome::FixedDeterministic);
+}
+
+#[test]
+fn imports_the_answer_repeats_are_dropped_and_new_ones_added() {
+    let source = "import pandas as pd\n\ndf = pd.read_csv('x')\nout = df.append(df)\n";
+    let model = Scripted {
+        answers: vec!["import pandas as pd\nfrom pandas import concat\n\nout = concat([df, df])\n"],
+        asked: Mutex::new(Vec::new()),
+    };
+    let result = migrate_with(&catalog(), &versions(), source, Some(&model));
+    assert_eq!(result.migrated, "import pandas as pd\nfrom pandas import concat\n\ndf = pd.read_csv('x')\nout = concat([df, df])\n");
+    assert_eq!(result.outcomes[0].outcome, Outcome::FixedByModel);
+}
+
+#[test]
+fn an_answer_of_imports_only_is_not_a_rewrite() {
+    let source = "import pandas as pd\ndf = pd.read_csv('x')\nout = df.append(df)\n";
+    let model = Scripted { answers: vec!["import pandas as pd\n"; 3], asked: Mutex::new(Vec::new()) };
+    let result = migrate_with(&catalog(), &versions(), source, Some(&model));
+    assert_eq!(result.migrated, source);
+    assert_eq!(result.outcomes[0].outcome, Outcome::NoSafeFix);
+    let reason = result.outcomes[0].reason.as_deref().unwrap();
+    assert!(reason.ends_with("the answer holds only import statements"), "{reason}");
+}
+
+/// A generator that answers from a script and records what it was asked.
+struct ScriptedGenerator {
+    completions: Vec<&'static str>,
+    calls: Mutex<Vec<(String, SamplingParams)>>,
+}
+
+impl Generator for ScriptedGenerator {
+    fn describe(&self) -> String {
+        "scripted".into()
+    }
+
+    fn context_length(&self) -> Option<usize> {
+        None
+    }
+
+    fn generate(&self, prompt: &str, params: &SamplingParams, _cancel: &CancelToken) -> Result<Generation, ModelError> {
+        let mut calls = self.calls.lock().unwrap();
+        let text = self.completions.get(calls.len()).copied().unwrap_or("");
+        calls.push((prompt.to_string(), params.clone()));
+        Ok(Generation {
+            completions: vec![Completion { text: text.to_string(), finish: FinishReason::Stop, tokens: None }],
+            prompt_tokens: None,
+            timing: None,
+        })
+    }
+}
+
+#[test]
+fn model_candidates_prompt_with_the_notes_and_parse_the_answer() {
+    let source = "import pandas as pd\ndf = pd.read_csv('x')\nout = df.append(df)\n";
+    let generator = ScriptedGenerator {
+        completions: vec![
+            "\nappend is gone\n</think>\n<answer>\nno code here\n</answer>",
+            "\nappend is gone\n</think>\n<answer>\n```\nout = pd.concat([df, df])\n```\n</answer>",
+            "\nappend is gone; concat takes a list\n</think>\n<answer>\n```python\nimport pandas as pd\n\nout = pd.concat([df, df])\n```\n</answer>",
+        ],
+        calls: Mutex::new(Vec::new()),
+    };
+    let notes = |finding: &Finding| Some(format!("RELEASE NOTE for {}", finding.symbol));
+    let model = ModelCandidates {
+        generator: &generator,
+        prompt: PromptConfig::new(1),
+        sampling: SamplingParams { temperature: 0.8, seed: Some(5), ..SamplingParams::default() },
+        notes: &notes,
+        cancel: CancelToken::new(),
+    };
+    let result = migrate_with(&catalog(), &versions(), source, Some(&model));
+    assert_eq!(result.migrated, source.replace("df.append(df)", "pd.concat([df, df])"));
+    assert_eq!(result.outcomes[0].outcome, Outcome::FixedByModel);
+
+    let calls = generator.calls.lock().unwrap();
+    assert_eq!(calls.len(), 3);
+    let (prompt, first) = &calls[0];
+    assert!(prompt.ends_with(crate::vocab::PREFILL), "the prompt ends with the prefill");
+    assert!(prompt.contains("2.2.3"), "the installed version is the target: {prompt}");
+    assert!(prompt.contains("RELEASE NOTE for pandas.DataFrame.append"), "release notes reach the prompt");
+    assert!(prompt.contains("Legacy code:\n```python\nout = df.append(df)\n```"), "the unit (it uses no import): {prompt}");
+    assert_eq!(first.temperature, 0.0, "the first sample is greedy");
+    assert_eq!(first.stop, [crate::vocab::END_OF_TURN]);
+    assert_eq!(calls[1].1.temperature, 0.8, "retries sample");
+    assert_ne!(calls[1].1.seed, calls[2].1.seed, "each retry has its own seed");
+}
+
+#[test]
+fn model_answers_without_code_say_why() {
+    let source = "import pandas as pd\ndf = pd.read_csv('x')\nout = df.append(df)\n";
+    let generator = ScriptedGenerator { completions: vec!["\nthinking forever"], calls: Mutex::new(Vec::new()) };
+    let notes = |_: &Finding| None;
+    let model = ModelCandidates {
+        generator: &generator,
+        prompt: PromptConfig::new(0),
+        sampling: SamplingParams::default(),
+        notes: &notes,
+        cancel: CancelToken::new(),
+    };
+    let catalog = catalog();
+    let analyzer = Analyzer::new(&catalog);
+    let options = MigrateOptions { model: Some(&model), samples: 1 };
+    let result = migrate_source(&analyzer, &mut new_parser(), source, &versions(), &options);
+    let reason = result.outcomes[0].reason.as_deref().unwrap();
+    assert!(reason.contains("the answer has no <answer> block (the model stopped: stop)"), "{reason}");
 }
