@@ -3,6 +3,8 @@
 //! them first (`cargo build --workspace --bins`, as the README's test
 //! command does).
 
+pub mod lsp_client;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
