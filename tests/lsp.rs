@@ -36,10 +36,6 @@ fn open(client: &mut LspClient, uri: &str, text: &str) {
     client.notify("textDocument/didOpen", json!({"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": text}}));
 }
 
-fn by_code<'a>(diagnostics: &'a [Value], code: &str) -> &'a Value {
-    diagnostics.iter().find(|d| d["code"] == code).unwrap_or_else(|| panic!("no {code} in {diagnostics:?}"))
-}
-
 /// The edits of a versioned workspace edit for `uri`, checking the version.
 fn versioned_edits(edit: &Value, uri: &str, version: i64) -> Vec<Value> {
     let change = &edit["documentChanges"][0];
@@ -113,8 +109,8 @@ fn diagnostics_hover_fixes_and_the_model_over_stdio() {
     open(&mut client, &file, &text);
     let diagnostics = client.diagnostics(&file, 1);
     assert_eq!(diagnostics.len(), 2, "{diagnostics:?}");
-    let float = by_code(&diagnostics, "RC001");
-    let float = if float["message"].as_str().unwrap().contains("float_") { float.clone() } else { panic!("{diagnostics:?}") };
+    let float = diagnostics.iter().find(|d| d["message"].as_str().unwrap().contains("float_")).unwrap();
+    assert_eq!(float["code"], "RC001");
     assert_eq!(float["range"], json!({"start": {"line": 7, "character": 11}, "end": {"line": 7, "character": 20}}));
     assert_eq!(float["severity"], 1, "removed at the pinned version: an error");
     assert_eq!(float["tags"], json!([2]), "DiagnosticTag::Deprecated");
@@ -309,4 +305,89 @@ fn closing_a_document_clears_its_diagnostics() {
     client.notify("textDocument/didClose", json!({"textDocument": {"uri": file}}));
     let cleared = client.wait_for(PATIENCE, |m| m["method"] == "textDocument/publishDiagnostics" && m["params"]["diagnostics"] == json!([]));
     assert!(cleared.is_some());
+}
+
+/// A random position: sometimes past the line's end or past the last line,
+/// sometimes inside a surrogate pair.
+fn random_position(rng: &mut impl rand::Rng, text: &str) -> Value {
+    let lines = text.split('\n').count();
+    let line = rng.random_range(0..lines + 2);
+    let width = text.split('\n').nth(line).map_or(0, |l| l.encode_utf16().count());
+    json!({"line": line, "character": rng.random_range(0..width + 4)})
+}
+
+fn random_insertion(rng: &mut impl rand::Rng) -> String {
+    const PIECES: &[&str] = &["x", " ", "\n", "é", "𝄞", "np.float_", "import numpy as np\n", "frame.append(frame)", "(", "\"\"\"", "\t", "#", "\r\n"];
+    match rng.random_range(0..100) {
+        // A huge insertion.
+        0 => "y = np.float_(1)  # 𝄞 padding\n".repeat(rng.random_range(1000..4000)),
+        1..=25 => String::new(),
+        _ => (0..rng.random_range(1..12)).map(|_| PIECES[rng.random_range(0..PIECES.len())]).collect(),
+    }
+}
+
+#[test]
+fn thousands_of_random_edits_and_malformed_messages_keep_the_texts_equal() {
+    use rand::{Rng, SeedableRng};
+
+    let (_dir, root) = sample_project();
+    let cache = tempfile::tempdir().unwrap();
+    let mut client = LspClient::start(&root, cache.path(), &[]);
+    client.initialize(&root, editor_capabilities(), json!({"debounceMs": 10}));
+    let file = uri(&root.join("app.py"));
+    let mut text = std::fs::read_to_string(root.join("app.py")).unwrap();
+    open(&mut client, &file, &text);
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(0x5eed);
+    let mut version = 1;
+    const BATCHES: usize = 20;
+    const EDITS_PER_BATCH: usize = 150;
+    for batch in 0..BATCHES {
+        for _ in 0..EDITS_PER_BATCH {
+            version += 1;
+            let mut changes = Vec::new();
+            for _ in 0..rng.random_range(1..4) {
+                let (start, end) = (random_position(&mut rng, &text), random_position(&mut rng, &text));
+                let new_text = random_insertion(&mut rng);
+                // The client's mirror, with the server's reading of a
+                // reversed range (start and end swapped).
+                let (a, b) = (recode_e2e::lsp_client::offset(&text, &start, true), recode_e2e::lsp_client::offset(&text, &end, true));
+                text.replace_range(a.min(b)..a.max(b), &new_text);
+                changes.push(json!({"range": {"start": start, "end": end}, "text": new_text}));
+            }
+            // Keep the text from growing without bound.
+            if text.len() > 400_000 {
+                let keep = (0..=1000).rev().find(|&at| text.is_char_boundary(at)).unwrap();
+                text.truncate(keep);
+                changes.push(json!({"text": text}));
+            }
+            client.notify("textDocument/didChange", json!({"textDocument": {"uri": file, "version": version}, "contentChanges": changes}));
+        }
+        // Malformed messages: a body that is not JSON, an unknown method,
+        // bad parameters, a change to a document that is not open.
+        let garbage = b"{\"jsonrpc\": \"2.0\", \"id\": 9999, \"method\": ";
+        client.send_raw(format!("Content-Length: {}\r\n\r\n", garbage.len()).as_bytes());
+        client.send_raw(garbage);
+        let unknown = client.send_request("recode/noSuchMethod", json!({}));
+        assert_eq!(client.response(unknown)["error"]["code"], -32601);
+        let bad = client.send_request("textDocument/hover", json!({"textDocument": 5}));
+        assert_eq!(client.response(bad)["error"]["code"], -32602);
+        client.notify("textDocument/didChange", json!({"textDocument": {"uri": "file:///nowhere.py", "version": 1}, "contentChanges": [{"text": "x"}]}));
+        client.notify("textDocument/didChange", json!({"textDocument": {"uri": file}}));
+
+        let server = client.request("recode/documentText", json!({"uri": file}));
+        assert_eq!(server["version"], version, "batch {batch}");
+        assert!(server["text"] == text, "batch {batch}: the server's text differs from the client's");
+        let hover = client.send_request("textDocument/hover", json!({"textDocument": {"uri": file}, "position": random_position(&mut rng, &text)}));
+        assert!(client.response(hover).get("error").is_none(), "hover fails in batch {batch}");
+    }
+    // The last version's diagnostics arrive, and no older version came after a newer one.
+    client.diagnostics(&file, version);
+    let versions: Vec<i64> = client
+        .unseen
+        .iter()
+        .filter(|m| m["method"] == "textDocument/publishDiagnostics")
+        .map(|m| m["params"]["version"].as_i64().unwrap())
+        .collect();
+    assert!(versions.windows(2).all(|w| w[0] <= w[1]), "published out of order: {versions:?}");
+    assert!(client.shutdown().success());
 }

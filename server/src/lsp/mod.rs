@@ -15,6 +15,7 @@ mod actions;
 mod config;
 mod diagnostics;
 mod document;
+mod framing;
 mod hover;
 mod projects;
 mod server;
@@ -38,7 +39,13 @@ pub fn serve_stdio() -> anyhow::Result<()> {
             .custom_method("recode/documentText", server::Backend::document_text)
             .custom_method("window/workDoneProgress/cancel", server::Backend::cancel_progress)
             .finish();
-        Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
+        let (server_input, well_formed) = tokio::io::duplex(1 << 16);
+        tokio::spawn(async move {
+            if let Err(error) = framing::forward_well_formed(tokio::io::stdin(), well_formed).await {
+                tracing::error!("reading stdin: {error}");
+            }
+        });
+        Server::new(server_input, tokio::io::stdout(), socket)
             .concurrency_level(CONCURRENT_REQUESTS)
             .serve(service)
             .await;
