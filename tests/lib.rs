@@ -4,6 +4,7 @@
 //! command does).
 
 pub mod lsp_client;
+pub mod tiny_model;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -391,3 +391,27 @@ fn thousands_of_random_edits_and_malformed_messages_keep_the_texts_equal() {
     assert!(versions.windows(2).all(|w| w[0] <= w[1]), "published out of order: {versions:?}");
     assert!(client.shutdown().success());
 }
+
+#[test]
+fn the_embedded_model_runs_off_the_async_runtime() {
+    let (_dir, root) = sample_project();
+    let model = tempfile::tempdir().unwrap();
+    recode_e2e::tiny_model::tiny_model_dir(model.path());
+    let cache = tempfile::tempdir().unwrap();
+    let mut client = LspClient::start(&root, cache.path(), &[]);
+    client.initialize(&root, editor_capabilities(), json!({"model": model.path(), "samples": 1}));
+    let file = uri(&root.join("app.py"));
+    open(&mut client, &file, &std::fs::read_to_string(root.join("app.py")).unwrap());
+    let diagnostics = client.diagnostics(&file, 1);
+    let append = diagnostics.iter().find(|d| d["message"].as_str().unwrap().contains("append")).unwrap().clone();
+    let actions = client.request("textDocument/codeAction", json!({"textDocument": {"uri": file}, "range": append["range"], "context": {"diagnostics": [append]}}));
+    let command = actions.as_array().unwrap().iter().find(|a| a["command"]["command"] == "recode.migrateWithModel").unwrap()["command"].clone();
+    client.request("workspace/executeCommand", json!({"command": command["command"], "arguments": command["arguments"]}));
+    // The tiny model's context (512 tokens) is too short for the prompt: the
+    // embedded backend was reached and said so, in a message.
+    let message = client.messages.iter().find(|m| m["params"]["message"].as_str().unwrap().contains("could not migrate")).cloned();
+    let message = message.unwrap_or_else(|| panic!("no message: {:?}", client.messages))["params"]["message"].as_str().unwrap().to_string();
+    assert!(message.contains("context length is 512"), "{message}");
+    assert!(client.applied_edits.is_empty());
+    assert!(client.shutdown().success());
+}

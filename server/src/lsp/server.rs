@@ -1,7 +1,7 @@
 //! The protocol side: tower-lsp-server handlers over the engine.
 //!
-//! Handlers never block the protocol loop: analysis, fixes, release notes
-//! and the model run on tokio's blocking pool. A `didChange` applies its
+//! Handlers never block the protocol loop: analysis, fixes and release
+//! notes run on tokio's blocking pool, the model on a thread of its own. A `didChange` applies its
 //! edits before its first `.await`, so changes apply in the order they came.
 
 use std::collections::HashMap;
@@ -23,11 +23,14 @@ use super::hover;
 use super::projects::{self, Project, Projects};
 use super::watcher::Watcher;
 use crate::analysis::{new_parser, Analyzer, ColumnUnit, Finding};
-use crate::knowledge::notes::{NoteQuery, NotesConfig, ReleaseNotes, DEFAULT_BUDGET_CHARS};
+use crate::knowledge::notes::{NoteQuery, NotesConfig, ReleaseNotes, Retrieved, DEFAULT_BUDGET_CHARS};
 use crate::knowledge::Catalog;
 use crate::migrate::{fix_finding_with_model, ModelCandidates};
 use crate::model::{self, CancelToken, LoadOptions, SamplingParams};
 use crate::vocab::PromptConfig;
+
+/// How long a hover waits for release notes that are not cached yet.
+const HOVER_WAITS_FOR_NOTES: std::time::Duration = std::time::Duration::from_millis(1500);
 
 /// One analysed version of a document, with what it was analysed with.
 pub struct Analysis {
@@ -485,26 +488,43 @@ impl LanguageServer for Backend {
             let f = &analysis.findings[first];
             super::diagnostics::lsp_range(&analysis.document, f.start_byte, f.end_byte, unit)
         };
-        let markdown = tokio::task::spawn_blocking(move || {
+        // Release notes come from the cache at once; a page fetched for the
+        // first time may take long, so the hover does not wait for it (the
+        // fetch goes on and fills the cache for the next hover).
+        let for_notes = analysis.clone();
+        let wanted = hovered.clone();
+        let retrieval = tokio::task::spawn_blocking(move || {
             let notes = release_notes();
-            hovered
+            wanted
                 .iter()
                 .map(|&i| {
-                    let finding = &analysis.findings[i];
-                    let entry = &analysis.project.catalog.entries()[finding.entry];
+                    let finding = &for_notes.findings[i];
+                    let entry = &for_notes.project.catalog.entries()[finding.entry];
                     let installed = finding.installed.as_ref().map(|i| &i.version);
-                    let retrieved = if notes.sources().get(&entry.library).is_some() {
-                        notes.retrieve(&NoteQuery::for_entry(entry, installed, DEFAULT_BUDGET_CHARS))
-                    } else {
-                        Default::default()
-                    };
-                    hover::render(finding, &retrieved.entries, &retrieved.warnings)
+                    if notes.sources().get(&entry.library).is_none() {
+                        return Retrieved::default();
+                    }
+                    notes.retrieve(&NoteQuery::for_entry(entry, installed, DEFAULT_BUDGET_CHARS))
                 })
-                .collect::<Vec<_>>()
-                .join("\n\n---\n\n")
-        })
-        .await
-        .map_err(|e| RpcError { message: format!("hover failed: {e}").into(), ..RpcError::internal_error() })?;
+                .collect::<Vec<Retrieved>>()
+        });
+        let retrieved = match tokio::time::timeout(HOVER_WAITS_FOR_NOTES, retrieval).await {
+            Ok(Ok(retrieved)) => retrieved,
+            Ok(Err(error)) => {
+                tracing::error!("retrieving release notes failed: {error}");
+                vec![Retrieved::default(); hovered.len()]
+            }
+            Err(_) => {
+                let fetching = Retrieved { warnings: vec!["still being fetched; hover again in a moment".into()], ..Retrieved::default() };
+                vec![fetching; hovered.len()]
+            }
+        };
+        let markdown = hovered
+            .iter()
+            .zip(&retrieved)
+            .map(|(&i, notes)| hover::render(&analysis.findings[i], &notes.entries, &notes.warnings))
+            .collect::<Vec<_>>()
+            .join("\n\n---\n\n");
         Ok(Some(Hover { contents: HoverContents::Markup(MarkupContent { kind: MarkupKind::Markdown, value: markdown }), range: Some(range) }))
     }
 
@@ -576,11 +596,13 @@ impl Backend {
             None
         };
 
-        // Loading and generating block; the progress hears of each step.
+        // Loading and generating block, on a thread of their own: the
+        // embedded backend refuses every thread of the runtime, its blocking
+        // pool included. The progress hears of each step.
         let (steps, mut step_updates) = tokio::sync::mpsc::unbounded_channel::<String>();
         let task_analysis = analysis.clone();
         let task_cancel = cancel.clone();
-        let task = tokio::task::spawn_blocking(move || -> Result<crate::migrate::Validated, String> {
+        let run = move || -> Result<crate::migrate::Validated, String> {
             let analysis = task_analysis;
             let options = LoadOptions {
                 progress: {
@@ -621,7 +643,15 @@ impl Backend {
                 &candidates,
                 settings.samples,
             )
+        };
+        let (done, task) = tokio::sync::oneshot::channel();
+        let spawned = std::thread::Builder::new().name("recode-model".into()).spawn(move || {
+            let _ = done.send(run());
         });
+        if let Err(error) = spawned {
+            self.client.show_message(MessageType::ERROR, format!("recode: cannot start the model thread: {error}")).await;
+            return;
+        }
         tokio::pin!(task);
         let result = loop {
             tokio::select! {
@@ -644,8 +674,8 @@ impl Backend {
                 self.client.show_message(MessageType::WARNING, format!("recode: the model could not migrate `{}`: {why}", args.symbol)).await;
                 return;
             }
-            Err(error) => {
-                self.client.show_message(MessageType::ERROR, format!("recode: the model failed: {error}")).await;
+            Err(_) => {
+                self.client.show_message(MessageType::ERROR, "recode: the model stopped without an answer (see the log)").await;
                 return;
             }
         };
