@@ -91,6 +91,14 @@ class Server:
                 return at, message
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far: unlike latency, it does
+    not grow when other processes compete for the cores."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mib(pid):
     with open(f"/proc/{pid}/status") as status:
         for line in status:
@@ -134,6 +142,7 @@ def main():
         rng = random.Random(args.seed)
         lines = source.split("\n")
         latencies = []
+        cpu_before = cpu_seconds(server.process.pid)
         for version in range(2, args.edits + 2):
             line = rng.randrange(len(lines) - 1)
             end = len(lines[line])
@@ -145,6 +154,7 @@ def main():
             assert len(message["params"]["diagnostics"]) == findings, "an edit in a comment changes no finding"
             latencies.append((at - sent) * 1000)
 
+        cpu_per_edit = (cpu_seconds(server.process.pid) - cpu_before) / len(latencies) * 1000
         rss = rss_mib(server.process.pid)
         server.request("shutdown", None)
         server.notify("exit", None)
@@ -155,6 +165,7 @@ def main():
     print(f"binary: {args.binary}")
     print(f"{LINES} lines, {findings} findings, {len(latencies)} edits, debounce {args.debounce_ms} ms")
     print(f"didChange -> publishDiagnostics: median {statistics.median(latencies):.1f} ms, p99 {p99:.1f} ms")
+    print(f"server CPU per edit: {cpu_per_edit:.1f} ms; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"resident memory (no model loaded): {rss:.1f} MiB")
 
 
