@@ -415,3 +415,26 @@ fn the_embedded_model_runs_off_the_async_runtime() {
     assert!(client.applied_edits.is_empty());
     assert!(client.shutdown().success());
 }
+
+#[test]
+fn each_workspace_folder_resolves_its_own_versions() {
+    let (_new_dir, new) = sample_project();
+    let (_old_dir, old) = sample_project();
+    let pyproject = std::fs::read_to_string(old.join("pyproject.toml")).unwrap();
+    std::fs::write(old.join("pyproject.toml"), pyproject.replace("numpy = \"2.1.0\"", "numpy = \"1.26.4\"")).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let mut client = LspClient::start(&new, cache.path(), &[]);
+    client.request(
+        "initialize",
+        json!({"processId": null, "capabilities": editor_capabilities(),
+               "workspaceFolders": [{"uri": uri(&new), "name": "new"}, {"uri": uri(&old), "name": "old"}]}),
+    );
+    client.notify("initialized", json!({}));
+    let source = std::fs::read_to_string(new.join("app.py")).unwrap();
+    let (new_file, old_file) = (uri(&new.join("app.py")), uri(&old.join("app.py")));
+    open(&mut client, &new_file, &source);
+    open(&mut client, &old_file, &source);
+    let flags_float = |diagnostics: &[Value]| diagnostics.iter().any(|d| d["message"].as_str().unwrap().contains("float_"));
+    assert!(flags_float(&client.diagnostics(&new_file, 1)), "numpy 2.1.0 removed float_");
+    assert!(!flags_float(&client.diagnostics(&old_file, 1)), "numpy 1.26.4 still has float_");
+}
