@@ -3,7 +3,7 @@
 //! requests (`workspace/applyEdit` is recorded and accepted), and applies
 //! text edits with the protocol's position rules.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdin, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
