@@ -40,7 +40,7 @@ pub(crate) fn versions() -> Versions {
 
 fn migrate_with(catalog: &Catalog, versions: &Versions, source: &str, model: Option<&dyn CandidateSource>) -> FileMigration {
     let analyzer = Analyzer::new(catalog);
-    let options = MigrateOptions { model, samples: 3 };
+    let options = MigrateOptions { model, ..MigrateOptions::default() };
     migrate_source(&analyzer, &mut new_parser(), source, versions, &options)
 }
 
@@ -419,7 +419,7 @@ fn model_answers_without_code_say_why() {
     };
     let catalog = catalog();
     let analyzer = Analyzer::new(&catalog);
-    let options = MigrateOptions { model: Some(&model), samples: 1 };
+    let options = MigrateOptions { model: Some(&model), samples: 1, ..MigrateOptions::default() };
     let result = migrate_source(&analyzer, &mut new_parser(), source, &versions(), &options);
     let reason = result.outcomes[0].reason.as_deref().unwrap();
     assert!(reason.contains("the answer has no <answer> block (the model stopped: stop)"), "{reason}");
