@@ -24,7 +24,8 @@
 //! * 1: findings remain: a dry run with findings (a change to make, or a
 //!   finding with no safe fix), or `--write` leaving findings with no safe fix;
 //! * 2: an error: bad arguments, a missing path, a `--model` that cannot be
-//!   used (not fetched, not a model), a file that cannot be read or decoded (named; the
+//!   used (not fetched, not a model, fails to load), a file that cannot be
+//!   read or decoded (named; the
 //!   others are still migrated), a file that resolves outside the given paths
 //!   (named, not written), files with uncommitted changes under `--write`
 //!   (listed; nothing is written), a failed write, or a failed report.
@@ -187,6 +188,12 @@ pub fn run(args: MigrateArgs) -> Result<ExitCode> {
     }
     progress.finish_and_clear();
     super::report_note_warnings(&note_warnings.into_inner().unwrap_or_else(|p| p.into_inner()));
+    if let Ok(ModelChoice { loaded, .. }) = &model {
+        if let Some(Err(e)) = loaded.get() {
+            errors += 1;
+            eprintln!("error: {e}");
+        }
+    }
     files.sort_by(|a, b| a.path.cmp(&b.path));
     files.dedup_by(|a, b| a.path == b.path);
 
