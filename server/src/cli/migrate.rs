@@ -371,7 +371,18 @@ struct ModelChoice {
 
 impl ModelChoice {
     fn generator(&self) -> Result<&dyn Generator, String> {
-        match self.loaded.get_or_init(|| model::shared(&self.spec, &self.options).map_err(|e| e.to_string())) {
+        // Loaded on a thread of its own: the embedded backend's waits run
+        // other rayon jobs on a rayon worker, and one of those would come
+        // back here and wait on this very initialisation.
+        let load = || {
+            std::thread::scope(|scope| {
+                scope
+                    .spawn(|| model::shared(&self.spec, &self.options).map_err(|e| e.to_string()))
+                    .join()
+                    .unwrap_or_else(|_| Err("loading the model panicked".into()))
+            })
+        };
+        match self.loaded.get_or_init(load) {
             Ok(generator) => Ok(generator.as_ref()),
             Err(e) => Err(e.clone()),
         }
