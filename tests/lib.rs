@@ -3,6 +3,9 @@
 //! them first (`cargo build --workspace --bins`, as the README's test
 //! command does).
 
+pub mod lsp_client;
+pub mod tiny_model;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -8,6 +8,8 @@ pub mod analysis;
 pub mod cli;
 pub mod env;
 pub mod knowledge;
+#[cfg(feature = "lsp")]
+pub mod lsp;
 pub mod migrate;
 pub mod model;
 pub mod vocab;

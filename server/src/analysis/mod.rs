@@ -20,7 +20,7 @@ use crate::knowledge::Catalog;
 pub use decode::{decode_python_source, DecodeError};
 pub use finding::{Finding, Severity};
 pub use imports::imported_modules;
-pub use lines::{LineIndex, Position};
+pub use lines::{ColumnUnit, LineIndex, Position};
 
 /// Detection bound to one catalog. Cheap to share between threads; each
 /// thread brings its own `Parser` (see [`new_parser`]).

@@ -24,18 +24,12 @@ const DEFAULT_EXCLUDES: &[&str] = &[
     "dist", "node_modules", "site-packages", "venv",
 ];
 
-/// Files that mark the root of a Python project.
-const PROJECT_MARKERS: &[&str] = &[
-    "pyproject.toml", "setup.py", "setup.cfg", "requirements.txt", "uv.lock", "poetry.lock",
-    "pylock.toml", "Pipfile.lock", "pdm.lock", "environment.yml", ".git",
-];
-
 /// A project root with its resolved versions, catalog, and files to check.
-pub(super) struct Project {
-    pub(super) root: PathBuf,
-    pub(super) resolution: Resolution,
-    pub(super) catalog: Catalog,
-    pub(super) files: Vec<PathBuf>,
+pub(crate) struct Project {
+    pub(crate) root: PathBuf,
+    pub(crate) resolution: Resolution,
+    pub(crate) catalog: Catalog,
+    pub(crate) files: Vec<PathBuf>,
 }
 
 pub fn run(args: CheckArgs) -> Result<ExitCode> {
@@ -124,7 +118,7 @@ pub fn run(args: CheckArgs) -> Result<ExitCode> {
 
 /// The paths grouped by project root, each project resolved once, with the
 /// Python files under its paths.
-pub(super) fn projects(paths: &[PathBuf], options: &ResolveOptions, bundled: &Catalog) -> Result<Vec<Project>> {
+pub(crate) fn projects(paths: &[PathBuf], options: &ResolveOptions, bundled: &Catalog) -> Result<Vec<Project>> {
     let mut projects: Vec<Project> = Vec::new();
     for path in paths {
         let root = project_root(path);
@@ -149,7 +143,7 @@ pub(super) fn projects(paths: &[PathBuf], options: &ResolveOptions, bundled: &Ca
 
 /// Adds what the project's environment's own code says is deprecated, for
 /// the libraries the checked files import; cached per environment.
-pub(super) fn add_harvest(project: &mut Project) {
+pub(crate) fn add_harvest(project: &mut Project) {
     let Some(site_packages) = project.resolution.environment.clone() else { return };
     let imports: std::collections::BTreeSet<String> = project
         .files
@@ -221,10 +215,7 @@ fn project_root(path: &Path) -> PathBuf {
     let start = if path.is_dir() { path } else { path.parent().unwrap_or(Path::new(".")) };
     let start = if start.as_os_str().is_empty() { Path::new(".") } else { start };
     let Ok(absolute) = std::fs::canonicalize(start) else { return start.to_path_buf() };
-    let root = absolute
-        .ancestors()
-        .find(|dir| PROJECT_MARKERS.iter().any(|m| dir.join(m).exists()))
-        .unwrap_or(&absolute);
+    let root = env::nearest_project_root(&absolute).unwrap_or(&absolute);
     let cwd = std::env::current_dir().and_then(std::fs::canonicalize).unwrap_or_default();
     match root.strip_prefix(&cwd) {
         Ok(relative) if relative.as_os_str().is_empty() => PathBuf::from("."),

@@ -1,7 +1,7 @@
 //! The `recode` command line: a thin shell over the engine.
 
 mod catalog;
-mod check;
+pub(crate) mod check;
 mod migrate;
 mod model;
 mod output;
@@ -34,6 +34,18 @@ pub enum Command {
     /// Fetch, list and locate local models.
     #[command(subcommand)]
     Model(model::ModelCommand),
+    /// The language server, over stdio (diagnostics, hover, fixes).
+    #[cfg(feature = "lsp")]
+    #[command(version)]
+    Lsp(LspArgs),
+}
+
+#[cfg(feature = "lsp")]
+#[derive(Debug, clap::Args)]
+pub struct LspArgs {
+    /// Append the log to FILE instead of stderr (`RECODE_LOG` sets the level).
+    #[arg(long, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -212,5 +224,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Migrate(args) => migrate::run(args),
         Command::Catalog(command) => catalog::run(command),
         Command::Model(command) => model::run(command),
+        #[cfg(feature = "lsp")]
+        Command::Lsp(_) => crate::lsp::serve_stdio().map(|()| ExitCode::SUCCESS),
     }
 }

@@ -219,6 +219,18 @@ pub fn resolve(root: &Path, options: &ResolveOptions) -> Resolution {
     Resolution { root: root.to_path_buf(), versions, environment, settings, problems }
 }
 
+/// Files that mark the root of a Python project.
+pub const PROJECT_MARKERS: &[&str] = &[
+    "pyproject.toml", "setup.py", "setup.cfg", "requirements.txt", "uv.lock", "poetry.lock",
+    "pylock.toml", "Pipfile.lock", "pdm.lock", "environment.yml", ".git",
+];
+
+/// The nearest ancestor of the directory `start` (itself included) holding a
+/// project marker.
+pub fn nearest_project_root(start: &Path) -> Option<&Path> {
+    start.ancestors().find(|dir| PROJECT_MARKERS.iter().any(|m| dir.join(m).exists()))
+}
+
 /// Parses `LIB==VER` as given to `--pin`; the error text names what is wrong.
 pub fn parse_pin(text: &str) -> Result<(String, Version), String> {
     use pep508_rs::{Requirement, VerbatimUrl, VersionOrUrl};

@@ -333,6 +333,47 @@ pub fn migrate_source(
     FileMigration { migrated: text, outcomes }
 }
 
+/// One finding's own deterministic fix, validated alone against `source`
+/// (an editor's quick fix). `findings` are `source`'s, `index` the finding's.
+pub fn fix_finding(
+    analyzer: &Analyzer,
+    parser: &mut Parser,
+    source: &str,
+    versions: &Versions,
+    findings: &[Finding],
+    index: usize,
+) -> Result<Validated, String> {
+    let tree = syntax::parse(parser, source).ok_or("the file could not be parsed")?;
+    let root = tree.root_node();
+    let imports = Imports::read(root, source, analyzer.catalog());
+    let ctx = FileContext { source, root, catalog: analyzer.catalog(), findings, imports: &imports };
+    let baseline = Baseline { source, findings, syntax_errors: syntax::syntax_errors(&tree).0 };
+    match fix::plan(&ctx, index) {
+        Plan::Fix(fix) => validate(analyzer, parser, versions, &baseline, &fix.candidate),
+        Plan::ViaBinding(reason) | Plan::NoFix(reason) => Err(reason),
+    }
+}
+
+/// One finding rewritten by the model: up to `samples` candidates, the first
+/// that passes validation is returned.
+#[allow(clippy::too_many_arguments)]
+pub fn fix_finding_with_model(
+    analyzer: &Analyzer,
+    parser: &mut Parser,
+    source: &str,
+    versions: &Versions,
+    findings: &[Finding],
+    index: usize,
+    model: &dyn CandidateSource,
+    samples: usize,
+) -> Result<Validated, String> {
+    let tree = syntax::parse(parser, source).ok_or("the file could not be parsed")?;
+    let imports = Imports::read(tree.root_node(), source, analyzer.catalog());
+    let baseline = Baseline { source, findings, syntax_errors: syntax::syntax_errors(&tree).0 };
+    let candidate = model_candidate(analyzer, parser, versions, &baseline, &tree, &imports, &findings[index], model, samples)?;
+    validate(analyzer, parser, versions, &baseline, &candidate)
+}
+
 #[allow(clippy::too_many_arguments)]
 fn model_candidate(
     analyzer: &Analyzer,

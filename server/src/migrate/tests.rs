@@ -424,3 +424,32 @@ fn model_answers_without_code_say_why() {
     let reason = result.outcomes[0].reason.as_deref().unwrap();
     assert!(reason.contains("the answer has no <answer> block (the model stopped: stop)"), "{reason}");
 }
+
+#[test]
+fn one_finding_is_fixed_alone() {
+    let source = "import numpy as np\nx = np.float_(1)\ny = np.NaN\n";
+    let catalog = catalog();
+    let analyzer = Analyzer::new(&catalog);
+    let mut parser = new_parser();
+    let findings = analyzer.analyze(&mut parser, source, &versions());
+    let nan = findings.iter().position(|f| f.symbol == "numpy.NaN").unwrap();
+    let fixed = fix_finding(&analyzer, &mut parser, source, &versions(), &findings, nan).unwrap();
+    assert_eq!(fixed.text, "import numpy as np\nx = np.float_(1)\ny = np.nan\n");
+    let at = source.find("NaN").unwrap();
+    assert_eq!(fixed.edits.edits(), [Edit::new(at - 1..at + 3, ".nan")]);
+}
+
+#[test]
+fn one_finding_without_a_mechanical_fix_says_why_or_asks_the_model() {
+    let source = "import pandas as pd\ndf = pd.read_csv('x')\nout = df.append(df)\n";
+    let catalog = catalog();
+    let analyzer = Analyzer::new(&catalog);
+    let mut parser = new_parser();
+    let findings = analyzer.analyze(&mut parser, source, &versions());
+    let why = fix_finding(&analyzer, &mut parser, source, &versions(), &findings, 0).unwrap_err();
+    assert!(why.starts_with("no mechanical replacement"), "{why}");
+    let model = Scripted { answers: vec!["out = df.append(df)", "out = pd.concat([df, df])"], asked: Mutex::new(Vec::new()) };
+    let fixed = fix_finding_with_model(&analyzer, &mut parser, source, &versions(), &findings, 0, &model, 3).unwrap();
+    assert_eq!(fixed.text, source.replace("df.append(df)", "pd.concat([df, df])"));
+    assert_eq!(model.asked.lock().unwrap().len(), 2);
+}
