@@ -550,3 +550,45 @@ fn the_default_model_runs_on_a_finding_and_its_answer_is_validated() {
     assert!(frames.contains("lineterminator=") && frames.contains("frame.items()"), "{frames}");
     eprintln!("SmolLM2 on `frame.append(extra)`: {append}\n{frames}");
 }
+
+#[test]
+fn files_that_need_the_model_at_once_share_one_load() {
+    // Eight files, each with a finding only a model can fix, on two workers:
+    // the first to need the model loads it while the other waits; neither
+    // may end up waiting on itself.
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("tiny-model");
+    std::fs::create_dir(&model).unwrap();
+    recode_e2e::tiny_model::tiny_model_dir(&model);
+    let project = dir.path().join("project");
+    std::fs::create_dir(&project).unwrap();
+    std::fs::write(project.join("pyproject.toml"), "[project]\nname = \"p\"\nversion = \"0\"\n").unwrap();
+    for i in 0..8 {
+        std::fs::write(project.join(format!("m{i}.py")), format!("import numpy as np\nmask = np.in1d([{i}], [1, 2])\n")).unwrap();
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let mut child = hermetic(&project, cache.path())
+        .args(["migrate", "--pin", "numpy==2.1", "--jobs", "2", "--samples", "1", "--max-tokens", "4", "--model"])
+        .arg(&model)
+        .arg(".")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("recode starts");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("recode migrate hung with several files waiting for the model");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.matches("loading model").count(), 1, "loaded once: {err}");
+    // The tiny model's 512-token context cannot hold the prompt: every
+    // finding says so, and no file changes.
+    assert_eq!(err.matches("no safe fix for `numpy.in1d`").count(), 8, "{err}");
+    assert!(err.contains("the model's context length is 512"), "{err}");
+}
