@@ -126,7 +126,7 @@ pub struct MigrateArgs {
     #[arg(long, default_value_t = 0.95)]
     pub top_p: f32,
     /// Most tokens the model writes per sample.
-    #[arg(long, value_name = "N", default_value_t = 768)]
+    #[arg(long, value_name = "N", default_value_t = 512)]
     pub max_tokens: usize,
     /// Seed for the sampled retries (default: a fresh one per run).
     #[arg(long)]
