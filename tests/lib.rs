@@ -37,6 +37,18 @@ pub fn recode(dir: &Path, args: &[&str]) -> Output {
     hermetic(dir, cache.path()).args(args).output().expect("recode starts")
 }
 
+/// The fetched default model, found the way the binary finds it (the
+/// caller's `RECODE_CACHE_DIR`, else the user cache). Fails, never skips,
+/// when it is absent: CI fetches it first (`.ci/run`).
+pub fn fetched_default_model() -> PathBuf {
+    let out = Command::new(binary("recode")).args(["model", "path"]).output().expect("recode starts");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the default model is not fetched: run `recode model fetch` first (CI does this in .ci/run)\n{stderr}");
+    let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    assert!(path.is_file(), "{} is not a file", path.display());
+    path
+}
+
 /// A `recode` command in `dir` with no inherited variables that would change
 /// version resolution, release notes offline, and `cache` as its cache.
 pub fn hermetic(dir: &Path, cache: &Path) -> Command {
@@ -107,4 +119,57 @@ impl Drop for StaticServer {
             let _ = thread.join();
         }
     }
+}
+
+/// What a fake endpoint received: (path, JSON body) per request.
+pub type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>;
+
+/// A loopback OpenAI-compatible server answering every `/v1/completions`
+/// request with `completion` (finish reason `stop`) and every
+/// `/v1/chat/completions` request with `chat` (finish reason `length`),
+/// recording what it received. Returns the API base (`http://127.0.0.1:PORT/v1`).
+pub fn fake_openai(completion: &str, chat: &str) -> (String, Seen) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let (completion, chat) = (completion.to_string(), chat.to_string());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}/v1", listener.local_addr().unwrap());
+    let seen: Seen = std::sync::Arc::default();
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+            let mut length = 0;
+            loop {
+                let mut header = String::new();
+                if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                    break;
+                }
+                if let Some((name, value)) = header.split_once(':') {
+                    if name.eq_ignore_ascii_case("content-length") {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+            record.lock().unwrap().push((path.clone(), body));
+            let (status, answer) = match path.as_str() {
+                "/v1/completions" => ("200 OK", serde_json::json!({"choices": [{"index": 0, "text": completion, "finish_reason": "stop"}],
+                                                     "usage": {"prompt_tokens": 40, "completion_tokens": 5}})),
+                "/v1/chat/completions" => ("200 OK", serde_json::json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": chat}, "finish_reason": "length"}]})),
+                _ => ("404 Not Found", serde_json::json!({"error": {"message": "no such route"}})),
+            };
+            let answer = answer.to_string();
+            let head = format!("HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", answer.len());
+            let _ = stream.write_all(head.as_bytes()).and_then(|_| stream.write_all(answer.as_bytes()));
+        }
+    });
+    (base, seen)
 }

@@ -143,7 +143,7 @@ fn dry_run_prints_a_diff_that_applies_and_changes_nothing() {
     let err = stderr(&out);
     assert!(err.contains("13 fixed deterministically, 2 no safe fix in 4 files"), "{err}");
     assert!(err.contains("4 files would change"), "{err}");
-    assert!(err.contains("src/app/frames.py:11:12: RC001 no safe fix for `pandas.DataFrame.append`: needs the model (no model configured)"), "{err}");
+    assert!(err.contains("src/app/frames.py:11:12: RC001 no safe fix for `pandas.DataFrame.append`: needs the model (the default model is not fetched: run `recode model fetch`, or pass --model)"), "{err}");
 
     // The diff applied with git gives what --write writes.
     let patch = dir.path().join("../migrate.patch");
@@ -191,7 +191,7 @@ fn write_fixes_every_mechanical_finding_and_check_agrees() {
         }
         if entry["replacement"].is_null() {
             assert_eq!(entry["outcome"], "no-safe-fix", "{entry}");
-            assert!(entry["reason"].as_str().unwrap().starts_with("needs the model (no model configured)"), "{entry}");
+            assert!(entry["reason"].as_str().unwrap().starts_with("needs the model (the default model is not fetched"), "{entry}");
         } else {
             assert_eq!(entry["outcome"], "fixed-deterministic", "every mechanical finding is fixed: {entry}");
         }
@@ -298,9 +298,13 @@ fn exit_codes() {
     assert_eq!(read(fixable.path(), "a.py"), "import numpy as np\nx = np.float64(1)\n");
 
     let dir = project();
-    let model = recode(dir.path(), &["migrate", "--model", "ollama:qwen2.5-coder", "."]);
+    let model = recode(dir.path(), &["migrate", "--model", "no/such/model.gguf", "."]);
     assert_eq!(model.status.code(), Some(2));
-    assert!(stderr(&model).contains("model backends are not available in this build yet"), "{}", stderr(&model));
+    assert!(stderr(&model).contains("--model no/such/model.gguf: no such file or directory"), "{}", stderr(&model));
+    let not_fetched = recode(dir.path(), &["migrate", "--model", "default", "."]);
+    assert_eq!(not_fetched.status.code(), Some(2));
+    assert!(stderr(&not_fetched).contains("run `recode model fetch`"), "{}", stderr(&not_fetched));
+    assert_eq!(recode(dir.path(), &["migrate", "--samples", "0", "."]).status.code(), Some(2));
     let missing = recode(dir.path(), &["migrate", "no/such/file.py"]);
     assert_eq!(missing.status.code(), Some(2));
     assert!(stderr(&missing).contains("no/such/file.py: no such file or directory"));
@@ -423,4 +427,168 @@ fn killing_a_write_leaves_each_file_untouched_or_fully_migrated() {
     // How many kills landed while files were being written (timing
     // dependent, so reported rather than asserted).
     eprintln!("{partial_runs} of 8 killed runs stopped part way through the writes (a whole run took {whole_run:?})");
+}
+
+/// The model's answer for `return frame.append(extra)` in frames.py, as an
+/// OpenAI-compatible server would send it after the prompt's prefill.
+const CONCAT_ANSWER: &str = "\nDataFrame.append is gone in pandas 2.0; pandas.concat takes a list of frames.\n</think>\n<answer>\n```python\nimport pandas as pd\n\nreturn pd.concat([frame, extra])\n```\n</answer>";
+
+#[test]
+fn an_endpoint_model_fixes_what_has_no_mechanical_replacement() {
+    let dir = project();
+    committed(dir.path());
+    let (base, seen) = recode_e2e::fake_openai(CONCAT_ANSWER, "unused");
+    let report_dir = tempfile::tempdir().unwrap();
+    let report = report_dir.path().join("report.json");
+    let spec = format!("{base}#tiny-coder");
+    let out = recode(
+        dir.path(),
+        &["migrate", "--write", "--model", &spec, "--report", report.to_str().unwrap(), "src/app/frames.py"],
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "every finding fixed: {err}");
+    assert!(err.contains("2 fixed deterministically, 1 fixed by the model, 0 no safe fix in 1 file"), "{err}");
+    let frames = read(dir.path(), "src/app/frames.py");
+    assert!(frames.contains("    # No mechanical replacement: pd.concat takes a list.\n    return pd.concat([frame, extra])\n"), "{frames}");
+    assert_eq!(frames.matches("import pandas as pd").count(), 1, "the repeated import is not added again:\n{frames}");
+    assert!(check_findings(dir.path()).iter().all(|(path, _)| path != "src/app/frames.py"), "check agrees");
+
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let append = report.as_array().unwrap().iter().find(|e| e["symbol"] == "pandas.DataFrame.append").unwrap();
+    assert_eq!(append["outcome"], "fixed-by-model", "{append}");
+
+    // One request, for the one finding: the shared prompt with the notes,
+    // zero worked examples for an endpoint, greedy first.
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    let (path, body) = &seen[0];
+    assert_eq!(path, "/v1/completions");
+    assert_eq!(body["model"], "tiny-coder");
+    assert_eq!(body["temperature"], 0.0);
+    let prompt = body["prompt"].as_str().unwrap();
+    assert!(prompt.contains("Library: pandas\nTarget version: "), "{prompt}");
+    assert!(prompt.contains("combine objects with `pandas.concat([a, b])`"), "the catalog note: {prompt}");
+    assert!(prompt.contains("```python\nreturn frame.append(extra)\n```"), "the unit: {prompt}");
+    assert_eq!(prompt.matches("Legacy code:").count(), 1, "no worked example for an endpoint");
+    assert!(prompt.ends_with("Let me solve this step by step.\n<think>"), "{prompt}");
+}
+
+#[test]
+fn an_endpoint_answer_that_fails_validation_is_not_written() {
+    let dir = project();
+    committed(dir.path());
+    // Still calls the removed API: every sample fails validation.
+    let answer = "\nKeep it.\n</think>\n<answer>\n```python\nreturn frame.append(extra)\n```\n</answer>";
+    let (base, seen) = recode_e2e::fake_openai(answer, "unused");
+    let before = read(dir.path(), "src/app/frames.py");
+    let out = recode(dir.path(), &["migrate", "--write", "--model", &base, "--samples", "2", "--seed", "9", "src/app/frames.py"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("no safe fix for `pandas.DataFrame.append`: 2 model samples failed validation; the last: `pandas.DataFrame.append` is still used in the edited code"),
+        "{err}"
+    );
+    let after = read(dir.path(), "src/app/frames.py");
+    assert!(after.contains("return frame.append(extra)"), "{after}");
+    assert_ne!(after, before, "the deterministic fixes are written");
+    let seen = seen.lock().unwrap();
+    let completions: Vec<&Value> = seen.iter().filter(|(path, _)| path == "/v1/completions").map(|(_, body)| body).collect();
+    assert_eq!(completions.len(), 2, "{seen:?}");
+    assert_eq!(completions[0]["temperature"], 0.0, "the first sample is greedy");
+    assert_eq!(completions[1]["temperature"], 0.7, "the retry samples");
+    assert!(completions[1]["seed"].is_u64(), "{}", completions[1]);
+}
+
+#[test]
+fn the_default_model_runs_on_a_finding_and_its_answer_is_validated() {
+    let model = recode_e2e::fetched_default_model();
+    let dir = project();
+    committed(dir.path());
+    let report_dir = tempfile::tempdir().unwrap();
+    let report = report_dir.path().join("report.json");
+    let out = recode(
+        dir.path(),
+        &[
+            "migrate",
+            "--write",
+            "--model",
+            model.to_str().unwrap(),
+            "--samples",
+            "2",
+            "--seed",
+            "1",
+            "--max-tokens",
+            "200",
+            "--report",
+            report.to_str().unwrap(),
+            "src/app/frames.py",
+        ],
+    );
+    let err = stderr(&out);
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let append = report.as_array().unwrap().iter().find(|e| e["symbol"] == "pandas.DataFrame.append").unwrap().clone();
+    let frames = read(dir.path(), "src/app/frames.py");
+    let left = check_findings(dir.path());
+    let append_left = left.iter().any(|(path, symbol)| path == "src/app/frames.py" && symbol == "pandas.DataFrame.append");
+    // Whatever SmolLM2 wrote, the run must be right about it.
+    match append["outcome"].as_str().unwrap() {
+        "fixed-by-model" => {
+            assert_eq!(out.status.code(), Some(0), "{err}");
+            assert!(!frames.contains("frame.append(extra)"), "{frames}");
+            assert!(!append_left, "check must agree that the finding is gone:\n{frames}");
+        }
+        "no-safe-fix" => {
+            assert_eq!(out.status.code(), Some(1), "{err}");
+            let reason = append["reason"].as_str().unwrap();
+            assert!(reason.starts_with("2 model samples failed validation; the last: "), "{reason}");
+            assert!(frames.contains("return frame.append(extra)"), "a rejected answer is never written:\n{frames}");
+            assert!(append_left);
+        }
+        other => panic!("unexpected outcome {other}: {append}"),
+    }
+    // The deterministic fixes are there either way, and the file parses.
+    assert!(frames.contains("lineterminator=") && frames.contains("frame.items()"), "{frames}");
+    eprintln!("SmolLM2 on `frame.append(extra)`: {append}\n{frames}");
+}
+
+#[test]
+fn files_that_need_the_model_at_once_share_one_load() {
+    // Eight files, each with a finding only a model can fix, on two workers:
+    // the first to need the model loads it while the other waits; neither
+    // may end up waiting on itself.
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("tiny-model");
+    std::fs::create_dir(&model).unwrap();
+    recode_e2e::tiny_model::tiny_model_dir(&model);
+    let project = dir.path().join("project");
+    std::fs::create_dir(&project).unwrap();
+    std::fs::write(project.join("pyproject.toml"), "[project]\nname = \"p\"\nversion = \"0\"\n").unwrap();
+    for i in 0..8 {
+        std::fs::write(project.join(format!("m{i}.py")), format!("import numpy as np\nmask = np.in1d([{i}], [1, 2])\n")).unwrap();
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let mut child = hermetic(&project, cache.path())
+        .args(["migrate", "--pin", "numpy==2.1", "--jobs", "2", "--samples", "1", "--max-tokens", "4", "--model"])
+        .arg(&model)
+        .arg(".")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("recode starts");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("recode migrate hung with several files waiting for the model");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.matches("loading model").count(), 1, "loaded once: {err}");
+    // The tiny model's 512-token context cannot hold the prompt: every
+    // finding says so, and no file changes.
+    assert_eq!(err.matches("no safe fix for `numpy.in1d`").count(), 8, "{err}");
+    assert!(err.contains("the model's context length is 512"), "{err}");
 }

@@ -3,15 +3,13 @@
 //! random model directory, a fake OpenAI-compatible server on loopback, and
 //! `strace` watching that local models never touch the network.
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::{Arc, Mutex};
 
 use recode_e2e::tiny_model::tiny_model_dir;
-use recode_e2e::{binary, fixtures};
-use serde_json::{json, Value};
+use recode_e2e::{binary, fake_openai, fetched_default_model, fixtures, Seen};
+use serde_json::Value;
 
 /// `recode` with the caller's environment, minus what would change the
 /// model layer's behaviour behind a test's back.
@@ -27,21 +25,6 @@ fn run(mut command: Command) -> Output {
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// The fetched default model, found the way the binary finds it (the
-/// test's own `RECODE_CACHE_DIR`, else the user cache). Fails, never skips,
-/// when it is absent: CI fetches it first.
-fn fetched_default_model() -> PathBuf {
-    let out = run(recode_cmd(&["model", "path"]));
-    assert!(
-        out.status.success(),
-        "the default model is not fetched: run `recode model fetch` first (CI does this in .ci/run)\n{}",
-        text(&out.stderr)
-    );
-    let path = PathBuf::from(text(&out.stdout).trim());
-    assert!(path.is_file(), "{} is not a file", path.display());
-    path
 }
 
 fn prompt_file() -> PathBuf {
@@ -318,10 +301,7 @@ fn strace_available() -> bool {
 
 #[test]
 fn local_models_make_no_network_connections() {
-    if !strace_available() {
-        eprintln!("note: strace is not available (apt-get install -y strace); the no-network check is skipped");
-        return;
-    }
+    assert!(strace_available(), "strace is needed to watch for network use: apt-get install -y strace (.ci/run does)");
     let gguf = fetched_default_model();
     let dir = tempfile::tempdir().unwrap();
     let model_dir = dir.path().join("merged");
@@ -379,52 +359,8 @@ fn the_strace_filter_sees_outbound_connections() {
 // ---------------------------------------------------------------------------
 // An OpenAI-compatible endpoint.
 
-type Seen = Arc<Mutex<Vec<(String, Value)>>>;
-
-/// A loopback server answering `/v1/completions` and `/v1/chat/completions`
-/// with scripted JSON, recording what it received.
 fn fake_openai_server() -> (String, Seen) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}/v1", listener.local_addr().unwrap());
-    let seen: Seen = Arc::default();
-    let record = seen.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            if reader.read_line(&mut line).is_err() {
-                continue;
-            }
-            let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
-            let mut length = 0;
-            loop {
-                let mut header = String::new();
-                if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
-                    break;
-                }
-                if let Some((name, value)) = header.split_once(':') {
-                    if name.eq_ignore_ascii_case("content-length") {
-                        length = value.trim().parse().unwrap_or(0);
-                    }
-                }
-            }
-            let mut body = vec![0; length];
-            let _ = reader.read_exact(&mut body);
-            let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-            record.lock().unwrap().push((path.clone(), body));
-            let (status, answer) = match path.as_str() {
-                "/v1/completions" => ("200 OK", json!({"choices": [{"index": 0, "text": " from the completions endpoint", "finish_reason": "stop"}],
-                                                     "usage": {"prompt_tokens": 40, "completion_tokens": 5}})),
-                "/v1/chat/completions" => ("200 OK", json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": "from the chat endpoint"}, "finish_reason": "length"}]})),
-                _ => ("404 Not Found", json!({"error": {"message": "no such route"}})),
-            };
-            let answer = answer.to_string();
-            let head = format!("HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", answer.len());
-            let _ = stream.write_all(head.as_bytes()).and_then(|_| stream.write_all(answer.as_bytes()));
-        }
-    });
-    (base, seen)
+    fake_openai(" from the completions endpoint", "from the chat endpoint")
 }
 
 #[test]

@@ -9,25 +9,32 @@
 //! 1-based `line`/`column`/`end_line`/`end_column`, `library`, `symbol`,
 //! `rule`, `kind`, `replacement`, `outcome`: `fixed-deterministic`,
 //! `fixed-by-model` or `no-safe-fix`, and `reason`); in a dry run the
-//! outcome is the one `--write` would give. Until a model backend is wired
-//! in, findings with no mechanical replacement are `no-safe-fix` with the
-//! reason "needs the model (no model configured): ...".
+//! outcome is the one `--write` would give.
+//!
+//! Findings with no mechanical replacement go to the model (`--model`,
+//! default: the embedded SmolLM2 when it is fetched; `--no-model`: none),
+//! loaded once, on the first finding that needs it. Its prompt carries the
+//! finding, the catalog note and the release-note entries retrieved for it
+//! (`--offline`: from the cache only), and every answer is validated like a
+//! deterministic fix before it is kept.
 //!
 //! Exit codes:
 //! * 0: nothing left to do: no findings, or (with `--write`) every finding
 //!   fixed and written;
 //! * 1: findings remain: a dry run with findings (a change to make, or a
 //!   finding with no safe fix), or `--write` leaving findings with no safe fix;
-//! * 2: an error: bad arguments, a missing path, `--model` (no backend in
-//!   this build yet), a file that cannot be read or decoded (named; the
+//! * 2: an error: bad arguments, a missing path, a `--model` that cannot be
+//!   used (not fetched, not a model, fails to load), a file that cannot be
+//!   read or decoded (named; the
 //!   others are still migrated), a file that resolves outside the given paths
 //!   (named, not written), files with uncommitted changes under `--write`
 //!   (listed; nothing is written), a failed write, or a failed report.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -37,10 +44,13 @@ use serde::Serialize;
 
 use super::check::{self, Project};
 use super::MigrateArgs;
-use crate::analysis::{decode_python_source, new_parser, Analyzer, LineIndex};
+use crate::analysis::{decode_python_source, new_parser, Analyzer, Finding, LineIndex};
 use crate::env::{ProcessEnv, ResolveOptions, Versions};
+use crate::knowledge::notes::{NoteQuery, NotesConfig, ReleaseNotes, DEFAULT_BUDGET_CHARS};
 use crate::knowledge::Catalog;
-use crate::migrate::{migrate_source, FileMigration, MigrateOptions, Outcome};
+use crate::migrate::{migrate_source, CandidateSource, FileMigration, MigrateOptions, ModelCandidates, ModelTask, Outcome};
+use crate::model::{self, fetch, CancelToken, Generator, LoadOptions, ModelSpec, SamplingParams};
+use crate::vocab::PromptConfig;
 
 /// How a file's bytes became text, so the edited text goes back the same way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,14 +124,11 @@ fn display_path(path: &Path) -> String {
 }
 
 pub fn run(args: MigrateArgs) -> Result<ExitCode> {
-    if let Some(spec) = &args.model {
-        bail!(
-            "--model {spec}: model backends are not available in this build yet; without --model, findings that need \
-             the model are reported as having no safe fix"
-        );
-    }
     if args.jobs == Some(0) {
         bail!("--jobs must be at least 1");
+    }
+    if args.samples == 0 {
+        bail!("--samples must be at least 1");
     }
     let pins = super::parse_pins(&args.pin)?;
     let paths = super::paths_or_current_dir(&args.paths);
@@ -147,13 +154,28 @@ pub fn run(args: MigrateArgs) -> Result<ExitCode> {
 
     let total: usize = projects.iter().map(|p| p.files.len()).sum();
     let progress = progress_bar(total as u64, args.quiet, "migrating");
+    let model = choose_model(&args, &progress)?;
+    let mut notes_config = NotesConfig::from_env();
+    notes_config.offline |= args.offline;
+    let notes = ReleaseNotes::new(notes_config);
+    let note_warnings = Mutex::new(BTreeSet::new());
     let mut errors = 0usize;
     let mut files: Vec<Migrated> = Vec::new();
     for project in &projects {
         for problem in &project.resolution.problems {
             eprintln!("warning: {problem}");
         }
-        let results = pool.install(|| migrate_project(project, &progress));
+        let project_model = match &model {
+            Ok(model) => Ok(ProjectModel {
+                model,
+                project,
+                notes: &notes,
+                memo: Mutex::default(),
+                warnings: &note_warnings,
+            }),
+            Err(why) => Err(why.as_str()),
+        };
+        let results = pool.install(|| migrate_project(project, &project_model, args.samples, &progress));
         for result in results {
             match result {
                 Ok(file) => files.push(file),
@@ -165,6 +187,13 @@ pub fn run(args: MigrateArgs) -> Result<ExitCode> {
         }
     }
     progress.finish_and_clear();
+    super::report_note_warnings(&note_warnings.into_inner().unwrap_or_else(|p| p.into_inner()));
+    if let Ok(ModelChoice { loaded, .. }) = &model {
+        if let Some(Err(e)) = loaded.get() {
+            errors += 1;
+            eprintln!("error: {e}");
+        }
+    }
     files.sort_by(|a, b| a.path.cmp(&b.path));
     files.dedup_by(|a, b| a.path == b.path);
 
@@ -330,25 +359,167 @@ fn progress_bar(len: u64, quiet: bool, message: &'static str) -> ProgressBar {
     bar
 }
 
-fn migrate_project(project: &Project, progress: &ProgressBar) -> Vec<Result<Migrated, String>> {
+/// The model for the findings that need one, loaded on first use; or why
+/// there is none.
+struct ModelChoice {
+    spec: ModelSpec,
+    options: LoadOptions,
+    prompt: PromptConfig,
+    sampling: SamplingParams,
+    loaded: OnceLock<Result<Arc<dyn Generator>, String>>,
+}
+
+impl ModelChoice {
+    fn generator(&self) -> Result<&dyn Generator, String> {
+        // Loaded on a thread of its own: the embedded backend's waits run
+        // other rayon jobs on a rayon worker, and one of those would come
+        // back here and wait on this very initialisation.
+        let load = || {
+            std::thread::scope(|scope| {
+                scope
+                    .spawn(|| model::shared(&self.spec, &self.options).map_err(|e| e.to_string()))
+                    .join()
+                    .unwrap_or_else(|_| Err("loading the model panicked".into()))
+            })
+        };
+        match self.loaded.get_or_init(load) {
+            Ok(generator) => Ok(generator.as_ref()),
+            Err(e) => Err(e.clone()),
+        }
+    }
+}
+
+/// The model `--model`/`--no-model` ask for. An explicit `--model` that
+/// cannot be used is an error; the implicit default that is not fetched
+/// only means there is no model.
+fn choose_model(args: &MigrateArgs, progress: &ProgressBar) -> Result<Result<ModelChoice, String>> {
+    if args.no_model {
+        return Ok(Err("--no-model".into()));
+    }
+    let spec = match &args.model {
+        Some(text) => {
+            let spec = ModelSpec::parse(text)?;
+            if spec == ModelSpec::Default {
+                fetch::default_model_path()?;
+            }
+            spec
+        }
+        None => match fetch::default_model_path() {
+            Ok(_) => ModelSpec::Default,
+            Err(fetch::FetchError::NotFetched(_)) => {
+                return Ok(Err("the default model is not fetched: run `recode model fetch`, or pass --model".into()))
+            }
+            Err(e) => return Ok(Err(format!("{e}; or pass --model"))),
+        },
+    };
+    let mut options = LoadOptions::default();
+    if let Some(seconds) = args.timeout {
+        if !(seconds > 0.0 && seconds.is_finite()) {
+            bail!("--timeout must be a positive number of seconds");
+        }
+        options.timeout = Some(Duration::from_secs_f64(seconds));
+    }
+    let bar = progress.clone();
+    let quiet = args.quiet;
+    options.progress = Arc::new(move |line: &str| {
+        if !quiet {
+            bar.suspend(|| eprintln!("{line}"));
+        }
+    });
+    let is_endpoint = matches!(spec, ModelSpec::Endpoint { .. });
+    let prompt = PromptConfig::new(args.k_examples.unwrap_or(usize::from(!is_endpoint)));
+    let sampling = SamplingParams {
+        temperature: args.temperature,
+        top_p: args.top_p,
+        max_tokens: args.max_tokens,
+        seed: Some(args.seed.unwrap_or_else(rand_seed)),
+        ..SamplingParams::default()
+    };
+    Ok(Ok(ModelChoice { spec, options, prompt, sampling, loaded: OnceLock::new() }))
+}
+
+/// A seed from the clock, for runs without `--seed`.
+fn rand_seed() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// The model as one project's findings see it: the project's catalog finds
+/// the release notes for the prompt.
+struct ProjectModel<'a> {
+    model: &'a ModelChoice,
+    project: &'a Project,
+    notes: &'a ReleaseNotes,
+    /// (entry, installed version) → the rendered release-note entries.
+    memo: Mutex<HashMap<(usize, Option<String>), Option<String>>>,
+    warnings: &'a Mutex<BTreeSet<String>>,
+}
+
+impl ProjectModel<'_> {
+    fn release_notes(&self, finding: &Finding) -> Option<String> {
+        let entry = self.project.catalog.entries().get(finding.entry)?;
+        self.notes.sources().get(&entry.library)?;
+        let installed = finding.installed.as_ref().map(|i| &i.version);
+        let key = (finding.entry, installed.map(ToString::to_string));
+        if let Some(text) = self.memo.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return text.clone();
+        }
+        let retrieved = self.notes.retrieve(&NoteQuery::for_entry(entry, installed, DEFAULT_BUDGET_CHARS));
+        self.warnings.lock().unwrap_or_else(|p| p.into_inner()).extend(retrieved.warnings.iter().cloned());
+        let text = Some(retrieved.text()).filter(|t| !t.is_empty());
+        self.memo.lock().unwrap_or_else(|p| p.into_inner()).insert(key, text.clone());
+        text
+    }
+}
+
+impl CandidateSource for ProjectModel<'_> {
+    fn candidate(&self, task: &ModelTask, sample: usize) -> Result<String, String> {
+        let generator = self.model.generator()?;
+        let notes = |finding: &Finding| self.release_notes(finding);
+        let candidates = ModelCandidates {
+            generator,
+            prompt: self.model.prompt.clone(),
+            sampling: self.model.sampling.clone(),
+            notes: &notes,
+            cancel: CancelToken::new(),
+        };
+        candidates.candidate(task, sample)
+    }
+}
+
+fn migrate_project(
+    project: &Project,
+    model: &Result<ProjectModel, &str>,
+    samples: usize,
+    progress: &ProgressBar,
+) -> Vec<Result<Migrated, String>> {
     let analyzer = Analyzer::new(&project.catalog);
+    let options = match model {
+        Ok(model) => MigrateOptions { model: Some(model), samples, ..MigrateOptions::default() },
+        Err(why) => MigrateOptions { model: None, samples, why_no_model: why },
+    };
     project
         .files
         .par_iter()
         .map_init(new_parser, |parser, path| {
-            let result = migrate_file(&analyzer, parser, path, &project.resolution.versions);
+            let result = migrate_file(&analyzer, parser, path, &project.resolution.versions, &options);
             progress.inc(1);
             result
         })
         .collect()
 }
 
-fn migrate_file(analyzer: &Analyzer, parser: &mut tree_sitter::Parser, path: &Path, versions: &Versions) -> Result<Migrated, String> {
+fn migrate_file(
+    analyzer: &Analyzer,
+    parser: &mut tree_sitter::Parser,
+    path: &Path,
+    versions: &Versions,
+    options: &MigrateOptions,
+) -> Result<Migrated, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let encoding = Encoding::of(&bytes);
     let source = decode_python_source(bytes.clone())
         .map_err(|e| format!("{}:{e}; the file was not migrated", path.display()))?;
-    let migration = migrate_source(analyzer, parser, &source, versions, &MigrateOptions::default());
+    let migration = migrate_source(analyzer, parser, &source, versions, options);
     Ok(Migrated { path: path.to_path_buf(), bytes, source, encoding, migration, not_written: None })
 }
 

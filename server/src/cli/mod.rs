@@ -105,10 +105,42 @@ pub struct MigrateArgs {
     /// Write files even when git has uncommitted changes to them.
     #[arg(long)]
     pub allow_dirty: bool,
-    /// The model for findings with no deterministic fix (no backend in this
-    /// build yet: giving it is an error).
-    #[arg(long, value_name = "SPEC")]
+    /// The model for findings with no deterministic fix: `default` (the
+    /// embedded SmolLM2, after `recode model fetch`), a .gguf file, a model
+    /// directory, or an OpenAI-compatible endpoint URL
+    /// (`http://127.0.0.1:11434/v1#qwen2.5-coder`). Default: `default`, when
+    /// it is fetched.
+    #[arg(long, value_name = "SPEC", conflicts_with = "no_model")]
     pub model: Option<String>,
+    /// Only deterministic fixes; findings that need the model are reported
+    /// as having no safe fix.
+    #[arg(long)]
+    pub no_model: bool,
+    /// Model samples per finding before it is reported as having no safe
+    /// fix (the first is greedy, the others sampled).
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub samples: usize,
+    /// Sampling temperature of the samples after the first.
+    #[arg(long, default_value_t = 0.7)]
+    pub temperature: f32,
+    #[arg(long, default_value_t = 0.95)]
+    pub top_p: f32,
+    /// Most tokens the model writes per sample.
+    #[arg(long, value_name = "N", default_value_t = 512)]
+    pub max_tokens: usize,
+    /// Seed for the sampled retries (default: a fresh one per run).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Give up on one generation after this many seconds (default 600).
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<f64>,
+    /// Worked examples in the prompt (default: 1 for local models, which are
+    /// small; 0 for endpoints).
+    #[arg(long, value_name = "K")]
+    pub k_examples: Option<usize>,
+    /// Read release notes for the model's prompt from the cache only.
+    #[arg(long)]
+    pub offline: bool,
     /// Don't add deprecations harvested from the installed packages.
     #[arg(long)]
     pub no_harvest: bool,

@@ -95,11 +95,14 @@ pub struct MigrateOptions<'a> {
     /// Samples drawn for one finding before it is reported as having no
     /// safe fix.
     pub samples: usize,
+    /// Without a model: why there is none, for the reasons of the findings
+    /// that need one.
+    pub why_no_model: &'a str,
 }
 
 impl Default for MigrateOptions<'_> {
     fn default() -> Self {
-        MigrateOptions { model: None, samples: 3 }
+        MigrateOptions { model: None, samples: 3, why_no_model: "no model configured" }
     }
 }
 
@@ -216,7 +219,7 @@ pub fn migrate_source(
         let ask_model = |needs: Vec<(usize, usize, String)>, proposals: &mut Vec<Proposal>, unchecked: &mut Vec<bool>, tracks: &mut Vec<Track>, parser: &mut Parser| {
             for (index, track, reason) in needs {
                 let Some(model) = options.model else {
-                    tracks[track].outcome = Some((Outcome::NoSafeFix, Some(format!("needs the model (no model configured): {reason}"))));
+                    tracks[track].outcome = Some((Outcome::NoSafeFix, Some(format!("needs the model ({}): {reason}", options.why_no_model))));
                     continue;
                 };
                 match model_candidate(analyzer, parser, versions, &baseline, &tree, &imports, &findings[index], model, options.samples) {

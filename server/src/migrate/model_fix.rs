@@ -4,8 +4,10 @@
 //! ([`super::migrate_source`] checks every candidate the same way).
 
 use crate::analysis::Finding;
-use crate::model::{sample_seed, CancelToken, Generator, SamplingParams};
-use crate::vocab::{canonical_library, render_prompt, Answer, CodeBlock, MigrationTask, PromptConfig, END_OF_TURN};
+use crate::model::{sample_seed, CancelToken, FinishReason, Generator, SamplingParams};
+use crate::vocab::{
+    canonical_library, render_prompt, Answer, CodeBlock, MigrationTask, PromptConfig, ANSWER_CLOSE, ANSWER_OPEN, END_OF_TURN,
+};
 
 use super::{CandidateSource, ModelTask};
 
@@ -40,14 +42,21 @@ impl CandidateSource for ModelCandidates<'_> {
         let prompt = self.prompt_for(task);
         let mut params = self.sampling.clone();
         params.n = 1;
-        params.stop = vec![END_OF_TURN.to_string()];
+        // Nothing after the answer is used: stop there rather than let a
+        // small model ramble on to max_tokens.
+        params.stop = vec![ANSWER_CLOSE.to_string(), END_OF_TURN.to_string()];
         if sample == 0 {
             params.temperature = 0.0;
         } else {
             params.seed = params.seed.map(|seed| sample_seed(seed, sample));
         }
         let generation = self.generator.generate(&prompt, &params, &self.cancel).map_err(|e| e.to_string())?;
-        let completion = generation.completions.into_iter().next().ok_or("the model returned no completion")?;
+        let mut completion = generation.completions.into_iter().next().ok_or("the model returned no completion")?;
+        if completion.finish == FinishReason::Stop && completion.text.contains(ANSWER_OPEN) && !completion.text.contains(ANSWER_CLOSE) {
+            // The stop string was cut off the text; an answer that was
+            // open when generation stopped there is complete.
+            completion.text.push_str(ANSWER_CLOSE);
+        }
         let answer = Answer::parse(&completion.text);
         match answer.code() {
             Some(code) if !code.trim().is_empty() => Ok(code.to_string()),

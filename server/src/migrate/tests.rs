@@ -40,7 +40,7 @@ pub(crate) fn versions() -> Versions {
 
 fn migrate_with(catalog: &Catalog, versions: &Versions, source: &str, model: Option<&dyn CandidateSource>) -> FileMigration {
     let analyzer = Analyzer::new(catalog);
-    let options = MigrateOptions { model, samples: 3 };
+    let options = MigrateOptions { model, ..MigrateOptions::default() };
     migrate_source(&analyzer, &mut new_parser(), source, versions, &options)
 }
 
@@ -400,7 +400,7 @@ fn model_candidates_prompt_with_the_notes_and_parse_the_answer() {
     assert!(prompt.contains("RELEASE NOTE for pandas.DataFrame.append"), "release notes reach the prompt");
     assert!(prompt.contains("Legacy code:\n```python\nout = df.append(df)\n```"), "the unit (it uses no import): {prompt}");
     assert_eq!(first.temperature, 0.0, "the first sample is greedy");
-    assert_eq!(first.stop, [crate::vocab::END_OF_TURN]);
+    assert_eq!(first.stop, [crate::vocab::ANSWER_CLOSE, crate::vocab::END_OF_TURN], "nothing after the answer is needed");
     assert_eq!(calls[1].1.temperature, 0.8, "retries sample");
     assert_ne!(calls[1].1.seed, calls[2].1.seed, "each retry has its own seed");
 }
@@ -419,7 +419,7 @@ fn model_answers_without_code_say_why() {
     };
     let catalog = catalog();
     let analyzer = Analyzer::new(&catalog);
-    let options = MigrateOptions { model: Some(&model), samples: 1 };
+    let options = MigrateOptions { model: Some(&model), samples: 1, ..MigrateOptions::default() };
     let result = migrate_source(&analyzer, &mut new_parser(), source, &versions(), &options);
     let reason = result.outcomes[0].reason.as_deref().unwrap();
     assert!(reason.contains("the answer has no <answer> block (the model stopped: stop)"), "{reason}");
@@ -452,4 +452,24 @@ fn one_finding_without_a_mechanical_fix_says_why_or_asks_the_model() {
     let fixed = fix_finding_with_model(&analyzer, &mut parser, source, &versions(), &findings, 0, &model, 3).unwrap();
     assert_eq!(fixed.text, source.replace("df.append(df)", "pd.concat([df, df])"));
     assert_eq!(model.asked.lock().unwrap().len(), 2);
+}
+
+#[test]
+fn an_answer_cut_at_its_closing_tag_is_complete() {
+    // Generation stops at `</answer>`, which the backends leave out of the text.
+    let source = "import pandas as pd\ndf = pd.read_csv('x')\nout = df.append(df)\n";
+    let generator = ScriptedGenerator {
+        completions: vec!["\nconcat\n</think>\n<answer>\n```python\nout = pd.concat([df, df])\n```\n"],
+        calls: Mutex::new(Vec::new()),
+    };
+    let notes = |_: &Finding| None;
+    let model = ModelCandidates {
+        generator: &generator,
+        prompt: PromptConfig::new(0),
+        sampling: SamplingParams::default(),
+        notes: &notes,
+        cancel: CancelToken::new(),
+    };
+    let result = migrate_with(&catalog(), &versions(), source, Some(&model));
+    assert_eq!(result.outcomes[0].outcome, Outcome::FixedByModel, "{:?}", result.outcomes[0].reason);
 }

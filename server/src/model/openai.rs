@@ -147,8 +147,8 @@ impl OpenAiGenerator {
         let mut body = json!({
             "model": model,
             "max_tokens": params.max_tokens,
-            "temperature": params.temperature.max(0.0),
-            "top_p": params.top_p,
+            "temperature": shortest_decimal(params.temperature.max(0.0)),
+            "top_p": shortest_decimal(params.top_p),
             "n": 1,
             "seed": seed,
             "stream": false,
@@ -399,6 +399,12 @@ pub fn chatml_to_messages(prompt: &str) -> (Vec<Value>, bool) {
 
 /// A loopback server speaking just enough HTTP/1.1 to stand in for an
 /// OpenAI-compatible endpoint in tests.
+/// `x` as the f64 with the same shortest decimal form, so that 0.7f32 goes
+/// out as `0.7`, not `0.699999988079071`.
+fn shortest_decimal(x: f32) -> f64 {
+    x.to_string().parse().unwrap_or(f64::from(x))
+}
+
 #[cfg(test)]
 pub(crate) mod fake {
     use std::io::{BufRead, BufReader, Read, Write};
@@ -518,8 +524,8 @@ mod tests {
         assert_eq!(body["max_tokens"], 64);
         assert_eq!(body["n"], 1);
         assert_eq!(body["stop"], json!(["STOP"]));
-        assert!((body["temperature"].as_f64().unwrap() - 0.7).abs() < 1e-6);
-        assert!((body["top_p"].as_f64().unwrap() - 0.9).abs() < 1e-6);
+        assert_eq!(body["temperature"], 0.7, "sent as written, not widened from f32");
+        assert_eq!(body["top_p"], 0.9);
     }
 
     #[test]

@@ -32,8 +32,10 @@ use super::END_OF_TURN;
 
 const THINK_OPEN: &str = "<think>";
 const THINK_CLOSE: &str = "</think>";
-const ANSWER_OPEN: &str = "<answer>";
-const ANSWER_CLOSE: &str = "</answer>";
+/// Opens the answer block of a completion.
+pub const ANSWER_OPEN: &str = "<answer>";
+/// Closes the answer block; nothing after it is read.
+pub const ANSWER_CLOSE: &str = "</answer>";
 const FENCE: &str = "```";
 const PYTHON_FENCE: &str = "```python";
 

@@ -16,7 +16,7 @@ mod library;
 mod prompt;
 mod reward;
 
-pub use answer::{Answer, AnswerParts, CodeBlock};
+pub use answer::{Answer, AnswerParts, CodeBlock, ANSWER_CLOSE, ANSWER_OPEN};
 pub use library::canonical_library;
 pub use prompt::{
     bundled_examples, default_k, render_prompt, select_examples, MigrationTask, PromptConfig, WorkedExample,
