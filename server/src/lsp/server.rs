@@ -623,11 +623,14 @@ impl Backend {
                 let text = notes.retrieve(&NoteQuery::for_entry(entry, installed, DEFAULT_BUDGET_CHARS)).text();
                 (!text.is_empty()).then_some(text)
             };
+            // As `recode migrate` does by default: a local model (small) gets
+            // one worked example to stay in the answer format (DESIGN §4),
+            // an endpoint none.
+            let is_endpoint = matches!(settings.model, crate::model::ModelSpec::Endpoint { .. });
             let candidates = ModelCandidates {
                 generator: generator.as_ref(),
-                // The default model is small; one worked example keeps it in the answer format (DESIGN §4).
-                prompt: PromptConfig::new(1),
-                sampling: SamplingParams { temperature: 0.7, seed: Some(0), ..SamplingParams::default() },
+                prompt: PromptConfig::new(usize::from(!is_endpoint)),
+                sampling: SamplingParams { temperature: 0.7, top_p: 0.95, max_tokens: 512, seed: Some(0), ..SamplingParams::default() },
                 notes: &notes,
                 cancel: task_cancel,
             };
