@@ -129,6 +129,12 @@ pub type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>
 /// `/v1/chat/completions` request with `chat` (finish reason `length`),
 /// recording what it received. Returns the API base (`http://127.0.0.1:PORT/v1`).
 pub fn fake_openai(completion: &str, chat: &str) -> (String, Seen) {
+    fake_openai_after(std::time::Duration::ZERO, completion, chat)
+}
+
+/// [`fake_openai`] answering each request only after `delay` (a slow model,
+/// for cancellation).
+pub fn fake_openai_after(delay: std::time::Duration, completion: &str, chat: &str) -> (String, Seen) {
     use std::io::{BufRead, BufReader, Read, Write};
     let (completion, chat) = (completion.to_string(), chat.to_string());
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -160,6 +166,7 @@ pub fn fake_openai(completion: &str, chat: &str) -> (String, Seen) {
             let _ = reader.read_exact(&mut body);
             let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
             record.lock().unwrap().push((path.clone(), body));
+            std::thread::sleep(delay);
             let (status, answer) = match path.as_str() {
                 "/v1/completions" => ("200 OK", serde_json::json!({"choices": [{"index": 0, "text": completion, "finish_reason": "stop"}],
                                                      "usage": {"prompt_tokens": 40, "completion_tokens": 5}})),

@@ -3,8 +3,6 @@
 //! command (against a loopback OpenAI-compatible endpoint), cancellation,
 //! settings, re-resolution, and shutdown.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -44,36 +42,10 @@ fn versioned_edits(edit: &Value, uri: &str, version: i64) -> Vec<Value> {
     change["edits"].as_array().unwrap().clone()
 }
 
-/// A loopback OpenAI-compatible endpoint that answers every completion with
-/// `answer` after `delay`.
-fn fake_model(answer: &'static str, delay: Duration) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}/v1", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut length = 0;
-                loop {
-                    let mut header = String::new();
-                    if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
-                        break;
-                    }
-                    if let Some(value) = header.to_ascii_lowercase().strip_prefix("content-length:") {
-                        length = value.trim().parse().unwrap_or(0);
-                    }
-                }
-                let mut body = vec![0; length];
-                let _ = reader.read_exact(&mut body);
-                std::thread::sleep(delay);
-                let answer = json!({"choices": [{"index": 0, "text": answer, "finish_reason": "stop"}], "usage": {"prompt_tokens": 400, "completion_tokens": 40}}).to_string();
-                let head = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", answer.len());
-                let _ = stream.write_all(head.as_bytes()).and_then(|_| stream.write_all(answer.as_bytes()));
-            });
-        }
-    });
-    base
+/// A loopback OpenAI-compatible endpoint answering every completion with
+/// `answer` after `delay`; its API base.
+fn fake_model(answer: &str, delay: Duration) -> String {
+    recode_e2e::fake_openai_after(delay, answer, "").0
 }
 
 const CONCAT_ANSWER: &str = "\n`DataFrame.append` was removed in pandas 2.0; `pd.concat` joins frames.\n</think>\n<answer>\n```python\nmore = pd.concat([frame, frame])\n```\n</answer>";
