@@ -5,6 +5,7 @@
 
 mod data;
 mod policy;
+mod rl;
 
 use std::path::{Path, PathBuf};
 
@@ -51,19 +52,49 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         k_examples: usize,
     },
+    /// Draw a run's curves (reward and its parts, loss, KL, clipping,
+    /// lengths) from RUN_DIR/metrics.jsonl to a PNG.
+    Plot {
+        run_dir: PathBuf,
+        /// The PNG to write; RUN_DIR/curves.png by default.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Reward { completion, reference, kind } => {
+        Command::Reward {
+            completion,
+            reference,
+            kind,
+        } => {
             let parts = Scorer::new().reward(&read(&completion)?, &read(&reference)?, kind);
             println!("{}", serde_json::to_string_pretty(&parts)?);
         }
-        Command::Data { file, seed, val_fraction, k_examples } => {
+        Command::Data {
+            file,
+            seed,
+            val_fraction,
+            k_examples,
+        } => {
             let dataset = Dataset::load(&file)?;
             let split = dataset.split(seed, val_fraction)?;
-            let report = Report::new(&file, &dataset, &split, seed, val_fraction, &PromptConfig::new(k_examples));
+            let report = Report::new(
+                &file,
+                &dataset,
+                &split,
+                seed,
+                val_fraction,
+                &PromptConfig::new(k_examples),
+            );
             println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        Command::Plot { run_dir, out } => {
+            let rows = rl::metrics::read(&run_dir.join(rl::trainer::METRICS_FILE))?;
+            let out = out.unwrap_or_else(|| run_dir.join("curves.png"));
+            rl::plot::draw(&rows, &out)?;
+            eprintln!("wrote {}", out.display());
         }
     }
     Ok(())
