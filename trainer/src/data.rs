@@ -137,8 +137,7 @@ enum VersionQuirk {
 impl Dataset {
     /// Reads and parses `path`; only a file that cannot be read is an error.
     pub fn load(path: &Path) -> anyhow::Result<Dataset> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         Ok(Dataset::parse(&text))
     }
 
@@ -153,15 +152,8 @@ impl Dataset {
             }
             dataset.rows += 1;
             let line = index + 1;
-            if let Err((library, reason, detail)) =
-                dataset.read_row(line, raw, &mut scorer, &mut seen)
-            {
-                dataset.dropped.push(Dropped {
-                    line,
-                    library,
-                    reason,
-                    detail,
-                });
+            if let Err((library, reason, detail)) = dataset.read_row(line, raw, &mut scorer, &mut seen) {
+                dataset.dropped.push(Dropped { line, library, reason, detail });
             }
         }
         dataset
@@ -174,31 +166,19 @@ impl Dataset {
         scorer: &mut Scorer,
         seen: &mut HashSet<[String; 5]>,
     ) -> Result<(), (Option<String>, DropReason, String)> {
-        let row: Row =
-            serde_json::from_str(raw).map_err(|e| (None, DropReason::BadJson, e.to_string()))?;
-        let library = canonical_library(&row.dependency)
-            .map_err(|e| (None, DropReason::BadLibrary, e.to_string()))?;
+        let row: Row = serde_json::from_str(raw).map_err(|e| (None, DropReason::BadJson, e.to_string()))?;
+        let library = canonical_library(&row.dependency).map_err(|e| (None, DropReason::BadLibrary, e.to_string()))?;
         if library != row.dependency {
             self.quirks.library_respelled += 1;
         }
-        *self
-            .spellings
-            .entry(library.clone())
-            .or_default()
-            .entry(row.dependency.clone())
-            .or_default() += 1;
+        *self.spellings.entry(library.clone()).or_default().entry(row.dependency.clone()).or_default() += 1;
         let drop = |reason, detail: String| (Some(library.clone()), reason, detail);
 
-        let (Some(update_notes), Some(legacy_code), Some(reference)) =
-            (row.update_info, row.old_code, row.new_code)
+        let (Some(update_notes), Some(legacy_code), Some(reference)) = (row.update_info, row.old_code, row.new_code)
         else {
-            return Err(drop(
-                DropReason::NullField,
-                "update_info, old_code or new_code is null".into(),
-            ));
+            return Err(drop(DropReason::NullField, "update_info, old_code or new_code is null".into()));
         };
-        let (target_version, quirk) =
-            target_version(&row.new_version).map_err(|e| drop(DropReason::BadVersion, e))?;
+        let (target_version, quirk) = target_version(&row.new_version).map_err(|e| drop(DropReason::BadVersion, e))?;
         match quirk {
             VersionQuirk::None => {}
             VersionQuirk::NoOperator => self.quirks.version_without_operator += 1,
@@ -208,43 +188,23 @@ impl Dataset {
         let legacy = scorer.normalize(&legacy_code);
         let normalized = scorer.normalize(&reference);
         if legacy.text == normalized.text {
-            let detail = if legacy_code == reference {
-                "old_code == new_code"
-            } else {
-                "equal once normalised"
-            };
+            let detail = if legacy_code == reference { "old_code == new_code" } else { "equal once normalised" };
             return Err(drop(DropReason::Unchanged, detail.into()));
         }
         if !normalized.syntax_ok {
-            return Err(drop(
-                DropReason::ReferenceNotPython,
-                "new_code has a syntax error".into(),
-            ));
+            return Err(drop(DropReason::ReferenceNotPython, "new_code has a syntax error".into()));
         }
-        let key = [
-            library.clone(),
-            target_version.clone(),
-            update_notes.clone(),
-            legacy_code.clone(),
-            reference.clone(),
-        ];
+        let key =
+            [library.clone(), target_version.clone(), update_notes.clone(), legacy_code.clone(), reference.clone()];
         if !seen.insert(key) {
-            return Err(drop(
-                DropReason::Duplicate,
-                "same task and reference as an earlier row".into(),
-            ));
+            return Err(drop(DropReason::Duplicate, "same task and reference as an earlier row".into()));
         }
         if !legacy.syntax_ok {
             self.quirks.legacy_not_python += 1;
         }
         self.examples.push(Example {
             line,
-            task: MigrationTask {
-                library,
-                target_version,
-                update_notes,
-                legacy_code,
-            },
+            task: MigrationTask { library, target_version, update_notes, legacy_code },
             reference,
             normalized_reference: normalized.text,
         });
@@ -264,12 +224,10 @@ impl Dataset {
         for (index, example) in self.examples.iter().enumerate() {
             let library = example.task.library.as_str();
             let groups = libraries.entry(library).or_default();
-            let group = *group_of
-                .entry((library, example.normalized_reference.as_str()))
-                .or_insert_with(|| {
-                    groups.push(Vec::new());
-                    groups.len() - 1
-                });
+            let group = *group_of.entry((library, example.normalized_reference.as_str())).or_insert_with(|| {
+                groups.push(Vec::new());
+                groups.len() - 1
+            });
             groups[group].push(index);
         }
         let mut rng = Pcg64::seed_from_u64(seed);
@@ -307,11 +265,7 @@ fn target_version(raw: &str) -> Result<(String, VersionQuirk), String> {
             let wildcard = raw.strip_suffix(".x").map(|stem| format!("{stem}.*"));
             match wildcard.as_deref().map(VersionSpecifier::from_str) {
                 Some(Ok(specifier)) => (specifier, VersionQuirk::WildcardX),
-                _ => {
-                    return Err(format!(
-                        "`{raw}` is neither a PEP 440 version nor a specifier: {error}"
-                    ))
-                }
+                _ => return Err(format!("`{raw}` is neither a PEP 440 version nor a specifier: {error}")),
             }
         }
     };
@@ -319,9 +273,7 @@ fn target_version(raw: &str) -> Result<(String, VersionQuirk), String> {
     match specifier.operator() {
         Operator::Equal | Operator::ExactEqual => Ok((version.to_string(), quirk)),
         Operator::EqualStar => Ok((format!("{version}.*"), quirk)),
-        other => Err(format!(
-            "`{raw}` names a range ({other}), not a target version"
-        )),
+        other => Err(format!("`{raw}` names a range ({other}), not a target version")),
     }
 }
 
@@ -399,24 +351,15 @@ impl Report {
             reason.count += 1;
             reason.lines.push(dropped.line);
             if reason.examples.len() < DETAILS_PER_REASON {
-                reason
-                    .examples
-                    .push(format!("line {}: {}", dropped.line, dropped.detail));
+                reason.examples.push(format!("line {}: {}", dropped.line, dropped.detail));
             }
             if let Some(library) = &dropped.library {
-                *libraries
-                    .entry(library.clone())
-                    .or_default()
-                    .dropped
-                    .entry(dropped.reason)
-                    .or_default() += 1;
+                *libraries.entry(library.clone()).or_default().dropped.entry(dropped.reason).or_default() += 1;
             }
         }
         for (indices, validation) in [(&split.train, false), (&split.validation, true)] {
             for &index in indices {
-                let report = libraries
-                    .entry(dataset.examples[index].task.library.clone())
-                    .or_default();
+                let report = libraries.entry(dataset.examples[index].task.library.clone()).or_default();
                 report.kept += 1;
                 if validation {
                     report.validation += 1;
@@ -425,11 +368,7 @@ impl Report {
                 }
             }
         }
-        let lengths: Vec<usize> = dataset
-            .examples
-            .iter()
-            .map(|e| e.prompt(config).chars().count())
-            .collect();
+        let lengths: Vec<usize> = dataset.examples.iter().map(|e| e.prompt(config).chars().count()).collect();
         let prompts = PromptReport {
             k_examples: config.k_examples,
             min_chars: lengths.iter().copied().min().unwrap_or(0),
@@ -448,12 +387,7 @@ impl Report {
             dropped_by_reason,
             quirks: dataset.quirks.clone(),
             libraries,
-            split: SplitReport {
-                seed,
-                val_fraction,
-                train: split.train.len(),
-                validation: split.validation.len(),
-            },
+            split: SplitReport { seed, val_fraction, train: split.train.len(), validation: split.validation.len() },
             prompts,
         }
     }
@@ -497,10 +431,7 @@ mod tests {
     fn mini_fixture_exhibits_every_quirk() {
         let dataset = mini();
         assert_eq!(dataset.rows, 16);
-        assert_eq!(
-            dataset.examples.iter().map(|e| e.line).collect::<Vec<_>>(),
-            [1, 2, 3, 4, 5, 15, 16]
-        );
+        assert_eq!(dataset.examples.iter().map(|e| e.line).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 15, 16]);
         assert_eq!(
             reasons(&dataset),
             [
@@ -519,47 +450,14 @@ mod tests {
         assert_eq!(dataset.dropped[2].detail, "equal once normalised");
         assert_eq!(
             dataset.quirks,
-            Quirks {
-                library_respelled: 8,
-                version_without_operator: 2,
-                version_wildcard_x: 1,
-                legacy_not_python: 1
-            }
+            Quirks { library_respelled: 8, version_without_operator: 2, version_wildcard_x: 1, legacy_not_python: 1 }
         );
-        let libraries: Vec<_> = dataset
-            .examples
-            .iter()
-            .map(|e| e.task.library.as_str())
-            .collect();
-        assert_eq!(
-            libraries,
-            [
-                "numpy",
-                "numpy",
-                "pandas",
-                "torch",
-                "matplotlib",
-                "scikit-learn",
-                "scrapy"
-            ]
-        );
-        let versions: Vec<_> = dataset
-            .examples
-            .iter()
-            .map(|e| e.task.target_version.as_str())
-            .collect();
-        assert_eq!(
-            versions,
-            ["2.0.0", "2.0.0", "2.0.0", "2.4.0", "1.4.*", "1.4.0", "2.5.0"]
-        );
-        assert_eq!(
-            dataset.spellings["seaborn"],
-            BTreeMap::from([("Seaborn".into(), 1), ("seaborn".into(), 1)])
-        );
-        assert_eq!(
-            dataset.spellings["torch"],
-            BTreeMap::from([("PyTorch".into(), 1)])
-        );
+        let libraries: Vec<_> = dataset.examples.iter().map(|e| e.task.library.as_str()).collect();
+        assert_eq!(libraries, ["numpy", "numpy", "pandas", "torch", "matplotlib", "scikit-learn", "scrapy"]);
+        let versions: Vec<_> = dataset.examples.iter().map(|e| e.task.target_version.as_str()).collect();
+        assert_eq!(versions, ["2.0.0", "2.0.0", "2.0.0", "2.4.0", "1.4.*", "1.4.0", "2.5.0"]);
+        assert_eq!(dataset.spellings["seaborn"], BTreeMap::from([("Seaborn".into(), 1), ("seaborn".into(), 1)]));
+        assert_eq!(dataset.spellings["torch"], BTreeMap::from([("PyTorch".into(), 1)]));
     }
 
     #[test]
@@ -569,10 +467,7 @@ mod tests {
         let config = PromptConfig::new(1);
         assert_eq!(torch.prompt(&config), render_prompt(&torch.task, &config));
         let prompt = torch.prompt(&PromptConfig::new(0));
-        assert!(
-            prompt.contains("Library: torch\nTarget version: 2.4.0\n"),
-            "{prompt}"
-        );
+        assert!(prompt.contains("Library: torch\nTarget version: 2.4.0\n"), "{prompt}");
         assert!(!prompt.contains('\r'), "CRLF code is shown with LF");
     }
 
@@ -581,21 +476,13 @@ mod tests {
         let dataset = mini();
         let split = dataset.split(7, 0.5).unwrap();
         assert_eq!(split, dataset.split(7, 0.5).unwrap());
-        let mut all: Vec<usize> = split
-            .train
-            .iter()
-            .chain(&split.validation)
-            .copied()
-            .collect();
+        let mut all: Vec<usize> = split.train.iter().chain(&split.validation).copied().collect();
         all.sort_unstable();
         assert_eq!(all, (0..dataset.examples.len()).collect::<Vec<_>>());
         // numpy has 2 examples → round(0.5·2) = 1 in validation; every other
         // library has 1 → round(0.5) = 1 (half away from zero) as well.
         assert_eq!(split.validation.len(), 6);
-        assert_eq!(
-            dataset.split(7, 0.0).unwrap().validation,
-            Vec::<usize>::new()
-        );
+        assert_eq!(dataset.split(7, 0.0).unwrap().validation, Vec::<usize>::new());
         assert!(dataset.split(7, 1.0).is_err());
         assert!(dataset.split(7, f64::NAN).is_err());
     }
@@ -612,10 +499,7 @@ mod tests {
         assert_eq!(dataset.examples.len(), 10);
         for seed in 0..20 {
             let split = dataset.split(seed, 0.3).unwrap();
-            assert!(
-                split.train.is_empty() || split.validation.is_empty(),
-                "seed {seed}: {split:?}"
-            );
+            assert!(split.train.is_empty() || split.validation.is_empty(), "seed {seed}: {split:?}");
         }
     }
 
@@ -641,13 +525,7 @@ mod tests {
         }
         let dataset = Dataset::load(&path).unwrap();
         assert_eq!(dataset.rows, 1602);
-        let count = |reason| {
-            dataset
-                .dropped
-                .iter()
-                .filter(|d| d.reason == reason)
-                .count()
-        };
+        let count = |reason| dataset.dropped.iter().filter(|d| d.reason == reason).count();
         // The file's README: ~20 null rows, >100 with old_code == new_code (118 here,
         // and 119 more that differ only by comments or blank lines), some
         // references that do not parse (39 once the others are gone), and 27
@@ -657,11 +535,7 @@ mod tests {
         assert_eq!(count(DropReason::BadLibrary), 0);
         assert_eq!(count(DropReason::BadVersion), 0);
         assert_eq!(count(DropReason::Unchanged), 237);
-        let identical = dataset
-            .dropped
-            .iter()
-            .filter(|d| d.detail == "old_code == new_code")
-            .count();
+        let identical = dataset.dropped.iter().filter(|d| d.detail == "old_code == new_code").count();
         assert_eq!(identical, 118);
         assert_eq!(count(DropReason::ReferenceNotPython), 39);
         assert_eq!(count(DropReason::Duplicate), 30);
@@ -685,10 +559,7 @@ mod tests {
         }
         assert_eq!(dataset.examples.len() + dataset.dropped.len(), 1602);
         let split = dataset.split(0, 0.1).unwrap();
-        assert_eq!(
-            split.train.len() + split.validation.len(),
-            dataset.examples.len()
-        );
+        assert_eq!(split.train.len() + split.validation.len(), dataset.examples.len());
         assert_eq!((split.train.len(), split.validation.len()), (1150, 128));
     }
 }

@@ -64,30 +64,14 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Reward {
-            completion,
-            reference,
-            kind,
-        } => {
+        Command::Reward { completion, reference, kind } => {
             let parts = Scorer::new().reward(&read(&completion)?, &read(&reference)?, kind);
             println!("{}", serde_json::to_string_pretty(&parts)?);
         }
-        Command::Data {
-            file,
-            seed,
-            val_fraction,
-            k_examples,
-        } => {
+        Command::Data { file, seed, val_fraction, k_examples } => {
             let dataset = Dataset::load(&file)?;
             let split = dataset.split(seed, val_fraction)?;
-            let report = Report::new(
-                &file,
-                &dataset,
-                &split,
-                seed,
-                val_fraction,
-                &PromptConfig::new(k_examples),
-            );
+            let report = Report::new(&file, &dataset, &split, seed, val_fraction, &PromptConfig::new(k_examples));
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
         Command::Plot { run_dir, out } => {

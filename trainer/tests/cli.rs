@@ -4,24 +4,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fixtures/vocab")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/vocab").join(name)
 }
 
 fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_recode-train"))
-        .args(args)
-        .output()
-        .expect("recode-train runs")
+    Command::new(env!("CARGO_BIN_EXE_recode-train")).args(args).output().expect("recode-train runs")
 }
 
 fn json(output: &Output) -> serde_json::Value {
-    assert!(
-        output.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "stderr: {}", String::from_utf8_lossy(&output.stderr));
     serde_json::from_slice(&output.stdout).expect("stdout is JSON")
 }
 
@@ -29,21 +20,12 @@ fn json(output: &Output) -> serde_json::Value {
 fn reward_prints_the_parts() {
     let completion = fixture("completion.txt");
     let reference = fixture("reference.py");
-    let args = [
-        "reward",
-        "--completion",
-        completion.to_str().unwrap(),
-        "--reference",
-        reference.to_str().unwrap(),
-    ];
+    let args = ["reward", "--completion", completion.to_str().unwrap(), "--reference", reference.to_str().unwrap()];
     let parts = json(&run(&args));
     // Well-formed (+1); the code equals the reference once the comment and the
     // blank line are gone: ES = 1, ES* = 2; total 3.
     assert_eq!(parts["kind"], "es-star");
-    assert_eq!(
-        (parts["format"].as_f64(), parts["correctness"].as_f64()),
-        (Some(1.0), Some(2.0))
-    );
+    assert_eq!((parts["format"].as_f64(), parts["correctness"].as_f64()), (Some(1.0), Some(2.0)));
     assert_eq!(parts["total"], 3.0);
     assert_eq!(parts["es"], 1.0);
     assert_eq!(parts["exact"], true);
@@ -51,10 +33,7 @@ fn reward_prints_the_parts() {
     assert_eq!(parts["answer"]["well_formed"], true);
 
     let parts = json(&run(&[&args[..], &["--kind", "em"]].concat()));
-    assert_eq!(
-        (parts["kind"].as_str(), parts["total"].as_f64()),
-        (Some("em"), Some(3.0))
-    );
+    assert_eq!((parts["kind"].as_str(), parts["total"].as_f64()), (Some("em"), Some(3.0)));
 }
 
 #[test]
@@ -74,13 +53,8 @@ fn reward_rejects_an_unknown_kind_and_a_missing_file() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("unknown reward kind `bleu`"));
 
     let missing = fixture("no-such-file.txt");
-    let output = run(&[
-        "reward",
-        "--completion",
-        missing.to_str().unwrap(),
-        "--reference",
-        reference.to_str().unwrap(),
-    ]);
+    let output =
+        run(&["reward", "--completion", missing.to_str().unwrap(), "--reference", reference.to_str().unwrap()]);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("no-such-file.txt"));
 }
@@ -88,21 +62,9 @@ fn reward_rejects_an_unknown_kind_and_a_missing_file() {
 #[test]
 fn data_reports_the_mini_fixture() {
     let file = fixture("mini.jsonl");
-    let report = json(&run(&[
-        "data",
-        "--file",
-        file.to_str().unwrap(),
-        "--seed",
-        "3",
-        "--val-fraction",
-        "0.5",
-    ]));
+    let report = json(&run(&["data", "--file", file.to_str().unwrap(), "--seed", "3", "--val-fraction", "0.5"]));
     assert_eq!(
-        (
-            report["rows"].as_u64(),
-            report["kept"].as_u64(),
-            report["dropped"].as_u64()
-        ),
+        (report["rows"].as_u64(), report["kept"].as_u64(), report["dropped"].as_u64()),
         (Some(16), Some(7), Some(9))
     );
     let reasons = &report["dropped_by_reason"];
@@ -123,36 +85,18 @@ fn data_reports_the_mini_fixture() {
     assert_eq!(report["libraries"]["numpy"]["kept"], 2);
     assert_eq!(report["libraries"]["numpy"]["dropped"]["duplicate"], 1);
     assert_eq!(report["quirks"]["version_wildcard_x"], 1);
-    assert_eq!(
-        report["split"]["train"].as_u64().unwrap()
-            + report["split"]["validation"].as_u64().unwrap(),
-        7
-    );
+    assert_eq!(report["split"]["train"].as_u64().unwrap() + report["split"]["validation"].as_u64().unwrap(), 7);
     assert_eq!(report["prompts"]["k_examples"], 1);
 
     // Same seed, same report.
-    let again = json(&run(&[
-        "data",
-        "--file",
-        file.to_str().unwrap(),
-        "--seed",
-        "3",
-        "--val-fraction",
-        "0.5",
-    ]));
+    let again = json(&run(&["data", "--file", file.to_str().unwrap(), "--seed", "3", "--val-fraction", "0.5"]));
     assert_eq!(report, again);
 }
 
 #[test]
 fn data_rejects_a_bad_fraction() {
     let file = fixture("mini.jsonl");
-    let output = run(&[
-        "data",
-        "--file",
-        file.to_str().unwrap(),
-        "--val-fraction",
-        "1.5",
-    ]);
+    let output = run(&["data", "--file", file.to_str().unwrap(), "--val-fraction", "1.5"]);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("validation fraction"));
 }

@@ -40,11 +40,7 @@ pub struct ModelConfig {
 
 impl Default for ModelConfig {
     fn default() -> Self {
-        ModelConfig {
-            path: PathBuf::new(),
-            dtype: "f32".into(),
-            device: "cpu".into(),
-        }
+        ModelConfig { path: PathBuf::new(), dtype: "f32".into(), device: "cpu".into() }
     }
 }
 
@@ -65,17 +61,9 @@ impl Default for AdapterConfig {
             dora: true,
             r: 64,
             alpha: 64.0,
-            targets: [
-                "q_proj",
-                "k_proj",
-                "v_proj",
-                "o_proj",
-                "gate_proj",
-                "up_proj",
-                "down_proj",
-            ]
-            .map(String::from)
-            .to_vec(),
+            targets: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+                .map(String::from)
+                .to_vec(),
         }
     }
 }
@@ -95,12 +83,7 @@ pub struct DataConfig {
 
 impl Default for DataConfig {
     fn default() -> Self {
-        DataConfig {
-            file: PathBuf::new(),
-            val_fraction: 0.1,
-            k_examples: None,
-            reward: RewardKind::EsStar,
-        }
+        DataConfig { file: PathBuf::new(), val_fraction: 0.1, k_examples: None, reward: RewardKind::EsStar }
     }
 }
 
@@ -152,10 +135,7 @@ pub struct GrpoConfig {
 
 impl Default for GrpoConfig {
     fn default() -> Self {
-        GrpoConfig {
-            epsilon: 0.2,
-            beta: 0.04,
-        }
+        GrpoConfig { epsilon: 0.2, beta: 0.04 }
     }
 }
 
@@ -234,10 +214,7 @@ pub struct RunConfig {
 
 impl Default for RunConfig {
     fn default() -> Self {
-        RunConfig {
-            seed: 0,
-            checkpoint_every: 50,
-        }
+        RunConfig { seed: 0, checkpoint_every: 50 }
     }
 }
 
@@ -245,10 +222,8 @@ impl TrainConfig {
     /// Reads `path`; relative model and data paths become relative to its
     /// folder, and a leading `~/` the home folder.
     pub fn load(path: &Path) -> anyhow::Result<TrainConfig> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let mut config =
-            TrainConfig::parse(&text).with_context(|| format!("in {}", path.display()))?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut config = TrainConfig::parse(&text).with_context(|| format!("in {}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new(""));
         config.model.path = resolve(base, &config.model.path);
         config.data.file = resolve(base, &config.data.file);
@@ -264,66 +239,27 @@ impl TrainConfig {
     /// Rejects values the loop cannot run with, naming the key.
     pub fn validate(&self) -> anyhow::Result<()> {
         let rollout = &self.rollout;
-        ensure!(
-            rollout.group_size >= 2,
-            "rollout.group_size must be at least 2: advantages compare a group's samples"
-        );
-        ensure!(
-            rollout.prompts_per_step >= 1,
-            "rollout.prompts_per_step must be at least 1"
-        );
-        ensure!(
-            rollout.max_new_tokens >= 1,
-            "rollout.max_new_tokens must be at least 1"
-        );
+        ensure!(rollout.group_size >= 2, "rollout.group_size must be at least 2: advantages compare a group's samples");
+        ensure!(rollout.prompts_per_step >= 1, "rollout.prompts_per_step must be at least 1");
+        ensure!(rollout.max_new_tokens >= 1, "rollout.max_new_tokens must be at least 1");
         ensure!(
             rollout.temperature > 0.0,
             "rollout.temperature must be above 0: greedy groups are all alike and have no advantage"
         );
-        ensure!(
-            rollout.top_p > 0.0 && rollout.top_p <= 1.0,
-            "rollout.top_p must be in (0, 1]"
-        );
+        ensure!(rollout.top_p > 0.0 && rollout.top_p <= 1.0, "rollout.top_p must be in (0, 1]");
         let optimizer = &self.optimizer;
-        ensure!(
-            optimizer.learning_rate > 0.0,
-            "optimizer.learning_rate must be above 0"
-        );
+        ensure!(optimizer.learning_rate > 0.0, "optimizer.learning_rate must be above 0");
         ensure!(optimizer.steps >= 1, "optimizer.steps must be at least 1");
-        ensure!(
-            optimizer.num_iterations >= 1,
-            "optimizer.num_iterations must be at least 1"
-        );
-        ensure!(
-            optimizer.grad_accumulation >= 1,
-            "optimizer.grad_accumulation must be at least 1"
-        );
-        ensure!(
-            optimizer.max_grad_norm >= 0.0,
-            "optimizer.max_grad_norm must not be negative"
-        );
-        ensure!(
-            (0.0..1.0).contains(&optimizer.beta1),
-            "optimizer.beta1 must be in [0, 1)"
-        );
-        ensure!(
-            (0.0..1.0).contains(&optimizer.beta2),
-            "optimizer.beta2 must be in [0, 1)"
-        );
-        ensure!(
-            self.run.checkpoint_every >= 1,
-            "run.checkpoint_every must be at least 1"
-        );
-        ensure!(
-            self.grpo.epsilon > 0.0 && self.grpo.epsilon < 1.0,
-            "grpo.epsilon must be in (0, 1)"
-        );
+        ensure!(optimizer.num_iterations >= 1, "optimizer.num_iterations must be at least 1");
+        ensure!(optimizer.grad_accumulation >= 1, "optimizer.grad_accumulation must be at least 1");
+        ensure!(optimizer.max_grad_norm >= 0.0, "optimizer.max_grad_norm must not be negative");
+        ensure!((0.0..1.0).contains(&optimizer.beta1), "optimizer.beta1 must be in [0, 1)");
+        ensure!((0.0..1.0).contains(&optimizer.beta2), "optimizer.beta2 must be in [0, 1)");
+        ensure!(self.run.checkpoint_every >= 1, "run.checkpoint_every must be at least 1");
+        ensure!(self.grpo.epsilon > 0.0 && self.grpo.epsilon < 1.0, "grpo.epsilon must be in (0, 1)");
         ensure!(self.grpo.beta >= 0.0, "grpo.beta must not be negative");
         let dapo = &self.dapo;
-        ensure!(
-            dapo.epsilon_low > 0.0 && dapo.epsilon_low < 1.0,
-            "dapo.epsilon_low must be in (0, 1)"
-        );
+        ensure!(dapo.epsilon_low > 0.0 && dapo.epsilon_low < 1.0, "dapo.epsilon_low must be in (0, 1)");
         ensure!(dapo.epsilon_high > 0.0, "dapo.epsilon_high must be above 0");
         ensure!(
             dapo.max_prompt_draws >= rollout.prompts_per_step,
@@ -333,18 +269,9 @@ impl TrainConfig {
             bail!("dapo.overlong_buffer must be below rollout.max_new_tokens");
         }
         ensure!(self.adapter.r >= 1, "adapter.r must be at least 1");
-        ensure!(
-            !self.adapter.targets.is_empty(),
-            "adapter.targets must name at least one projection"
-        );
-        ensure!(
-            matches!(self.model.dtype.as_str(), "f32" | "bf16"),
-            "model.dtype must be f32 or bf16"
-        );
-        ensure!(
-            (0.0..1.0).contains(&self.data.val_fraction),
-            "data.val_fraction must be in [0, 1)"
-        );
+        ensure!(!self.adapter.targets.is_empty(), "adapter.targets must name at least one projection");
+        ensure!(matches!(self.model.dtype.as_str(), "f32" | "bf16"), "model.dtype must be f32 or bf16");
+        ensure!((0.0..1.0).contains(&self.data.val_fraction), "data.val_fraction must be in [0, 1)");
         Ok(())
     }
 }
@@ -368,19 +295,10 @@ mod tests {
         assert_eq!(config.optimizer.warmup_steps, 150);
         assert_eq!(config.optimizer.steps, 5000);
         assert_eq!(config.rollout.group_size, 8);
-        assert_eq!(
-            (config.adapter.r, config.adapter.alpha, config.adapter.dora),
-            (64, 64.0, true)
-        );
-        assert_eq!(
-            (config.rollout.temperature, config.rollout.top_p),
-            (1.0, 1.0)
-        );
+        assert_eq!((config.adapter.r, config.adapter.alpha, config.adapter.dora), (64, 64.0, true));
+        assert_eq!((config.rollout.temperature, config.rollout.top_p), (1.0, 1.0));
         assert_eq!((config.grpo.epsilon, config.grpo.beta), (0.2, 0.04));
-        assert_eq!(
-            (config.dapo.epsilon_low, config.dapo.epsilon_high),
-            (0.2, 0.28)
-        );
+        assert_eq!((config.dapo.epsilon_low, config.dapo.epsilon_high), (0.2, 0.28));
         assert_eq!(config.optimizer.num_iterations, 1);
         assert_eq!(config.optimizer.max_grad_norm, 1.0);
         assert_eq!(config.data.reward, RewardKind::EsStar);
@@ -424,24 +342,15 @@ mod tests {
     fn values_the_loop_cannot_use_are_errors_naming_the_key() {
         let error = TrainConfig::parse("[rollout]\ngroup_size = 1\n").unwrap_err();
         assert!(error.to_string().contains("rollout.group_size"), "{error}");
-        let error =
-            TrainConfig::parse("[rollout]\nmax_new_tokens = 32\n[dapo]\noverlong_buffer = 32\n")
-                .unwrap_err();
-        assert!(
-            error.to_string().contains("dapo.overlong_buffer"),
-            "{error}"
-        );
+        let error = TrainConfig::parse("[rollout]\nmax_new_tokens = 32\n[dapo]\noverlong_buffer = 32\n").unwrap_err();
+        assert!(error.to_string().contains("dapo.overlong_buffer"), "{error}");
     }
 
     #[test]
     fn relative_paths_are_read_from_the_config_folder() {
         let folder = tempfile::tempdir().unwrap();
         let path = folder.path().join("run.toml");
-        std::fs::write(
-            &path,
-            "[model]\npath = \"~/models/m.gguf\"\n[data]\nfile = \"data/train.jsonl\"\n",
-        )
-        .unwrap();
+        std::fs::write(&path, "[model]\npath = \"~/models/m.gguf\"\n[data]\nfile = \"data/train.jsonl\"\n").unwrap();
         let config = TrainConfig::load(&path).unwrap();
         let home = PathBuf::from(std::env::var_os("HOME").unwrap());
         assert_eq!(config.model.path, home.join("models/m.gguf"));
@@ -452,19 +361,9 @@ mod tests {
     fn the_example_config_states_the_defaults() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/smollm2-135m-grpo.toml");
         let config = TrainConfig::load(&path).unwrap();
-        let defaults = TrainConfig {
-            model: config.model.clone(),
-            data: config.data.clone(),
-            ..TrainConfig::default()
-        };
+        let defaults = TrainConfig { model: config.model.clone(), data: config.data.clone(), ..TrainConfig::default() };
         assert_eq!(config, defaults);
-        assert!(config
-            .model
-            .path
-            .ends_with(".cache/recode/models/SmolLM2-135M-Instruct.Q4_1.gguf"));
-        assert!(config
-            .data
-            .file
-            .ends_with("shared/data/recode-train/train.jsonl"));
+        assert!(config.model.path.ends_with(".cache/recode/models/SmolLM2-135M-Instruct.Q4_1.gguf"));
+        assert!(config.data.file.ends_with("shared/data/recode-train/train.jsonl"));
     }
 }

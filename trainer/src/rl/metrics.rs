@@ -49,8 +49,7 @@ pub fn append(path: &Path, metrics: &StepMetrics) -> anyhow::Result<()> {
         .append(true)
         .open(path)
         .with_context(|| format!("opening {}", path.display()))?;
-    writeln!(file, "{}", serde_json::to_string(metrics)?)
-        .with_context(|| format!("writing {}", path.display()))
+    writeln!(file, "{}", serde_json::to_string(metrics)?).with_context(|| format!("writing {}", path.display()))
 }
 
 pub fn read(path: &Path) -> anyhow::Result<Vec<StepMetrics>> {
@@ -61,10 +60,7 @@ pub fn read(path: &Path) -> anyhow::Result<Vec<StepMetrics>> {
         if line.trim().is_empty() {
             continue;
         }
-        rows.push(
-            serde_json::from_str(&line)
-                .with_context(|| format!("{}:{}", path.display(), index + 1))?,
-        );
+        rows.push(serde_json::from_str(&line).with_context(|| format!("{}:{}", path.display(), index + 1))?);
     }
     Ok(rows)
 }
@@ -91,15 +87,7 @@ mod tests {
         let folder = tempfile::tempdir().unwrap();
         let path = folder.path().join("metrics.jsonl");
         for step in 1..=5 {
-            append(
-                &path,
-                &StepMetrics {
-                    step,
-                    reward_mean: step as f64,
-                    ..StepMetrics::default()
-                },
-            )
-            .unwrap();
+            append(&path, &StepMetrics { step, reward_mean: step as f64, ..StepMetrics::default() }).unwrap();
         }
         truncate_after(&path, 3).unwrap();
         let steps: Vec<u64> = read(&path).unwrap().iter().map(|m| m.step).collect();

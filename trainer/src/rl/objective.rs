@@ -18,28 +18,18 @@ pub fn group_advantages(rewards: &[f64]) -> Vec<f64> {
     let mean = rewards.iter().sum::<f64>() / n;
     let variance = rewards.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
     let std = variance.sqrt();
-    rewards
-        .iter()
-        .map(|r| (r - mean) / (std + ADVANTAGE_EPSILON))
-        .collect()
+    rewards.iter().map(|r| (r - mean) / (std + ADVANTAGE_EPSILON)).collect()
 }
 
 /// All rewards of the group are equal: every advantage is 0 and the group
 /// teaches nothing (DAPO's dynamic sampling drops it).
 pub fn zero_variance(rewards: &[f64]) -> bool {
-    rewards
-        .windows(2)
-        .all(|pair| (pair[0] - pair[1]).abs() < 1e-9)
+    rewards.windows(2).all(|pair| (pair[0] - pair[1]).abs() < 1e-9)
 }
 
 /// DAPO's soft overlong punishment: 0 up to `max_new_tokens − buffer` tokens,
 /// then falling linearly to `−penalty` at `max_new_tokens`.
-pub fn overlong_penalty(
-    completion_len: usize,
-    max_new_tokens: usize,
-    buffer: usize,
-    penalty: f64,
-) -> f64 {
+pub fn overlong_penalty(completion_len: usize, max_new_tokens: usize, buffer: usize, penalty: f64) -> f64 {
     let free = max_new_tokens.saturating_sub(buffer);
     if buffer == 0 || completion_len <= free {
         return 0.0;
@@ -62,10 +52,7 @@ impl Objective {
     fn clip_range(self) -> (f64, f64) {
         match self {
             Objective::Grpo { epsilon, .. } => (1.0 - epsilon, 1.0 + epsilon),
-            Objective::Dapo {
-                epsilon_low,
-                epsilon_high,
-            } => (1.0 - epsilon_low, 1.0 + epsilon_high),
+            Objective::Dapo { epsilon_low, epsilon_high } => (1.0 - epsilon_low, 1.0 + epsilon_high),
         }
     }
 
@@ -123,10 +110,7 @@ pub fn policy_loss(
 ) -> candle_core::Result<(Tensor, LossStats)> {
     let (low, high) = objective.clip_range();
     let mask = inputs.mask;
-    let advantages = inputs
-        .advantages
-        .unsqueeze(1)?
-        .broadcast_as(inputs.logprobs.shape())?;
+    let advantages = inputs.advantages.unsqueeze(1)?.broadcast_as(inputs.logprobs.shape())?;
     let ratio = (inputs.logprobs - inputs.old_logprobs)?.exp()?;
     let clipped = ratio.clamp(low, high)?;
     let surrogate = (&ratio * &advantages)?.minimum(&(&clipped * &advantages)?)?;
@@ -152,9 +136,7 @@ pub fn policy_loss(
         Objective::Dapo { .. } => (masked.sum_all()? / totals.tokens.max(1.0))?,
     };
 
-    let sum = |t: &Tensor| -> candle_core::Result<f64> {
-        (t * mask)?.sum_all()?.to_dtype(DType::F64)?.to_scalar()
-    };
+    let sum = |t: &Tensor| -> candle_core::Result<f64> { (t * mask)?.sum_all()?.to_dtype(DType::F64)?.to_scalar() };
     let negative = advantages.lt(0.0)?.to_dtype(DType::F32)?;
     let positive = advantages.gt(0.0)?.to_dtype(DType::F32)?;
     let ratio = ratio.detach();
@@ -230,10 +212,7 @@ mod tests {
 
     fn example() -> Example {
         let ln = f64::ln;
-        let logprobs = tensor(&[
-            [-1.0 + ln(1.5), -1.0, -1.0 + ln(0.9)],
-            [-1.0 + ln(0.5), -1.0 + ln(1.1), 0.0],
-        ]);
+        let logprobs = tensor(&[[-1.0 + ln(1.5), -1.0, -1.0 + ln(0.9)], [-1.0 + ln(0.5), -1.0 + ln(1.1), 0.0]]);
         let d = tensor(&[[ln(2.0), 0.0, 0.0], [0.0, -ln(2.0), 0.0]]);
         Example {
             reference: (&logprobs + d).unwrap(),
@@ -244,12 +223,7 @@ mod tests {
         }
     }
 
-    fn loss_of(
-        example: &Example,
-        objective: Objective,
-        logprobs: &Tensor,
-        old: &Tensor,
-    ) -> (Tensor, LossStats) {
+    fn loss_of(example: &Example, objective: Objective, logprobs: &Tensor, old: &Tensor) -> (Tensor, LossStats) {
         let inputs = LossInputs {
             logprobs,
             old_logprobs: old,
@@ -257,15 +231,7 @@ mod tests {
             mask: &example.mask,
             advantages: &example.advantages,
         };
-        policy_loss(
-            objective,
-            &inputs,
-            StepTotals {
-                sequences: 2,
-                tokens: 5.0,
-            },
-        )
-        .unwrap()
+        policy_loss(objective, &inputs, StepTotals { sequences: 2, tokens: 5.0 }).unwrap()
     }
 
     #[test]
@@ -281,17 +247,11 @@ mod tests {
         // KL sum = 0.306853 + 0.193147 = 0.5 over 5 tokens; one token below
         // 0.8 with A < 0 (0.5), one above 1.2 with A > 0 (1.5).
         let example = example();
-        let objective = Objective::Grpo {
-            epsilon: 0.2,
-            beta: 0.1,
-        };
+        let objective = Objective::Grpo { epsilon: 0.2, beta: 0.1 };
         let (loss, stats) = loss_of(&example, objective, &example.logprobs, &example.old);
         close(loss.to_scalar::<f32>().unwrap() as f64, -0.26922377);
         close(stats.kl_sum, 0.5);
-        assert_eq!(
-            (stats.tokens, stats.clipped_low, stats.clipped_high),
-            (5.0, 1.0, 1.0)
-        );
+        assert_eq!((stats.tokens, stats.clipped_low, stats.clipped_high), (5.0, 1.0, 1.0));
     }
 
     #[test]
@@ -301,16 +261,10 @@ mod tests {
         // Sequence 1 (A = −0.5): as in GRPO, [0.4, 0.55], sum 0.95.
         // Token mean over the batch's 5 tokens: (−3.18 + 0.95) / 5 = −0.446.
         let example = example();
-        let objective = Objective::Dapo {
-            epsilon_low: 0.2,
-            epsilon_high: 0.28,
-        };
+        let objective = Objective::Dapo { epsilon_low: 0.2, epsilon_high: 0.28 };
         let (loss, stats) = loss_of(&example, objective, &example.logprobs, &example.old);
         close(loss.to_scalar::<f32>().unwrap() as f64, -0.446);
-        assert_eq!(
-            (stats.kl_sum, stats.clipped_low, stats.clipped_high),
-            (0.0, 1.0, 1.0)
-        );
+        assert_eq!((stats.kl_sum, stats.clipped_low, stats.clipped_high), (0.0, 1.0, 1.0));
     }
 
     #[test]
@@ -323,73 +277,29 @@ mod tests {
         let example = example();
         let logprobs = Var::from_tensor(&example.logprobs).unwrap();
         let old = logprobs.as_tensor().detach();
-        let (loss, _) = loss_of(
-            &example,
-            Objective::Grpo {
-                epsilon: 0.2,
-                beta: 0.1,
-            },
-            logprobs.as_tensor(),
-            &old,
-        );
-        let gradient = loss
-            .backward()
-            .unwrap()
-            .get(logprobs.as_tensor())
-            .unwrap()
-            .to_vec2::<f32>()
-            .unwrap();
-        close_rows(
-            &gradient,
-            [[-0.1833333, -1.0 / 6.0, -1.0 / 6.0], [0.125, 0.1375, 0.0]],
-        );
+        let (loss, _) = loss_of(&example, Objective::Grpo { epsilon: 0.2, beta: 0.1 }, logprobs.as_tensor(), &old);
+        let gradient = loss.backward().unwrap().get(logprobs.as_tensor()).unwrap().to_vec2::<f32>().unwrap();
+        close_rows(&gradient, [[-0.1833333, -1.0 / 6.0, -1.0 / 6.0], [0.125, 0.1375, 0.0]]);
         // DAPO on policy: −A_i / 5 on every unmasked token.
-        let (loss, _) = loss_of(
-            &example,
-            Objective::Dapo {
-                epsilon_low: 0.2,
-                epsilon_high: 0.28,
-            },
-            logprobs.as_tensor(),
-            &old,
-        );
-        let gradient = loss
-            .backward()
-            .unwrap()
-            .get(logprobs.as_tensor())
-            .unwrap()
-            .to_vec2::<f32>()
-            .unwrap();
+        let (loss, _) =
+            loss_of(&example, Objective::Dapo { epsilon_low: 0.2, epsilon_high: 0.28 }, logprobs.as_tensor(), &old);
+        let gradient = loss.backward().unwrap().get(logprobs.as_tensor()).unwrap().to_vec2::<f32>().unwrap();
         close_rows(&gradient, [[-0.2, -0.2, -0.2], [0.1, 0.1, 0.0]]);
     }
 
     #[test]
     fn micro_batch_losses_add_up_to_the_batch_loss() {
         let example = example();
-        let totals = StepTotals {
-            sequences: 2,
-            tokens: 5.0,
-        };
-        for objective in [
-            Objective::Grpo {
-                epsilon: 0.2,
-                beta: 0.1,
-            },
-            Objective::Dapo {
-                epsilon_low: 0.2,
-                epsilon_high: 0.28,
-            },
-        ] {
+        let totals = StepTotals { sequences: 2, tokens: 5.0 };
+        for objective in
+            [Objective::Grpo { epsilon: 0.2, beta: 0.1 }, Objective::Dapo { epsilon_low: 0.2, epsilon_high: 0.28 }]
+        {
             let (whole, _) = loss_of(&example, objective, &example.logprobs, &example.old);
             let mut parts = 0.0;
             for row in 0..2 {
                 let take = |t: &Tensor| t.narrow(0, row, 1).unwrap();
-                let (logprobs, old, reference, mask) = (
-                    take(&example.logprobs),
-                    take(&example.old),
-                    take(&example.reference),
-                    take(&example.mask),
-                );
+                let (logprobs, old, reference, mask) =
+                    (take(&example.logprobs), take(&example.old), take(&example.reference), take(&example.mask));
                 let advantages = example.advantages.narrow(0, row, 1).unwrap();
                 let inputs = LossInputs {
                     logprobs: &logprobs,
@@ -398,11 +308,7 @@ mod tests {
                     mask: &mask,
                     advantages: &advantages,
                 };
-                parts += policy_loss(objective, &inputs, totals)
-                    .unwrap()
-                    .0
-                    .to_scalar::<f32>()
-                    .unwrap() as f64;
+                parts += policy_loss(objective, &inputs, totals).unwrap().0.to_scalar::<f32>().unwrap() as f64;
             }
             close(parts, whole.to_scalar::<f32>().unwrap() as f64);
         }

@@ -25,14 +25,8 @@ pub struct AdamW {
 impl AdamW {
     pub fn new(params: Vec<(String, Var)>, config: &OptimizerConfig) -> candle_core::Result<AdamW> {
         let zeros = |var: &Var| var.as_tensor().zeros_like()?.to_dtype(DType::F32);
-        let first = params
-            .iter()
-            .map(|(_, var)| zeros(var))
-            .collect::<candle_core::Result<_>>()?;
-        let second = params
-            .iter()
-            .map(|(_, var)| zeros(var))
-            .collect::<candle_core::Result<_>>()?;
+        let first = params.iter().map(|(_, var)| zeros(var)).collect::<candle_core::Result<_>>()?;
+        let second = params.iter().map(|(_, var)| zeros(var)).collect::<candle_core::Result<_>>()?;
         Ok(AdamW {
             params,
             first,
@@ -62,10 +56,8 @@ impl AdamW {
         for (index, ((_, var), grad)) in self.params.iter().zip(grads).enumerate() {
             let grad = grad.to_dtype(DType::F32)?;
             let first = ((&self.first[index] * self.beta1)? + (&grad * (1.0 - self.beta1))?)?;
-            let second =
-                ((&self.second[index] * self.beta2)? + (grad.sqr()? * (1.0 - self.beta2))?)?;
-            let step = ((&first / first_correction)?
-                / ((&second / second_correction)?.sqrt()? + self.eps)?)?;
+            let second = ((&self.second[index] * self.beta2)? + (grad.sqr()? * (1.0 - self.beta2))?)?;
+            let step = ((&first / first_correction)? / ((&second / second_correction)?.sqrt()? + self.eps)?)?;
             let param = var.as_tensor().to_dtype(DType::F32)?;
             let decayed = (&param * (1.0 - learning_rate * self.weight_decay))?;
             var.set(&(decayed - (step * learning_rate)?)?.to_dtype(var.dtype())?)?;
@@ -124,11 +116,7 @@ pub fn learning_rate(peak: f64, update: u64, warmup: u64, total: u64) -> f64 {
 pub fn clip_global_norm(grads: &mut [Tensor], max_norm: f64) -> candle_core::Result<f64> {
     let mut squares = 0.0;
     for grad in grads.iter() {
-        squares += grad
-            .to_dtype(DType::F64)?
-            .sqr()?
-            .sum_all()?
-            .to_scalar::<f64>()?;
+        squares += grad.to_dtype(DType::F64)?.sqr()?.sum_all()?.to_scalar::<f64>()?;
     }
     let norm = squares.sqrt();
     if max_norm > 0.0 && norm > max_norm {
@@ -148,9 +136,7 @@ pub struct GradAccumulator {
 
 impl GradAccumulator {
     pub fn new(params: usize) -> GradAccumulator {
-        GradAccumulator {
-            sums: vec![None; params],
-        }
+        GradAccumulator { sums: vec![None; params] }
     }
 
     pub fn add(&mut self, params: &[(String, Var)], grads: &GradStore) -> candle_core::Result<()> {
@@ -185,10 +171,7 @@ mod tests {
     use candle_core::Device;
 
     fn close(actual: f64, expected: f64) {
-        assert!(
-            (actual - expected).abs() < 1e-6 * expected.abs().max(1.0),
-            "{actual} != {expected}"
-        );
+        assert!((actual - expected).abs() < 1e-6 * expected.abs().max(1.0), "{actual} != {expected}");
     }
 
     fn values(var: &Var) -> Vec<f32> {
@@ -204,10 +187,7 @@ mod tests {
         //   v̂ = 0.001999/0.001999 g² = g²: again sign(g):
         //   θ ← [0.89·0.99 − 0.1, −1.88·0.99 + 0.1] = [0.7811, −1.7612].
         let var = Var::new(&[1.0f32, -2.0], &Device::Cpu).unwrap();
-        let config = OptimizerConfig {
-            weight_decay: 0.1,
-            ..OptimizerConfig::default()
-        };
+        let config = OptimizerConfig { weight_decay: 0.1, ..OptimizerConfig::default() };
         let mut adam = AdamW::new(vec![("w".into(), var.clone())], &config).unwrap();
         let grad = Tensor::new(&[0.5f32, -0.1], &Device::Cpu).unwrap();
         adam.step(std::slice::from_ref(&grad), 0.1).unwrap();
@@ -221,10 +201,7 @@ mod tests {
         assert_eq!(adam.updates(), 2);
         let moments = adam.moments();
         // m after two steps: 0.19·g = [0.095, −0.019]; v: 0.001999·g² = [0.00049975, 0.00001999].
-        let (first, second) = (
-            moments[0].1.to_vec1::<f32>().unwrap(),
-            moments[0].2.to_vec1::<f32>().unwrap(),
-        );
+        let (first, second) = (moments[0].1.to_vec1::<f32>().unwrap(), moments[0].2.to_vec1::<f32>().unwrap());
         close(first[0] as f64, 0.095);
         close(first[1] as f64, -0.019);
         close(second[0] as f64, 0.00049975);
@@ -236,10 +213,7 @@ mod tests {
         // Peak 1, warm-up 4, total 12: updates 0..3 → 0.25, 0.5, 0.75, 1;
         // then progress (u − 4)/8: u = 4 → 1, u = 8 → 0.5·(1 + cos π/2) = 0.5,
         // u = 12 → 0, and it stays 0 beyond.
-        let rates: Vec<f64> = [0, 1, 2, 3, 4, 8, 12, 20]
-            .iter()
-            .map(|&u| learning_rate(1.0, u, 4, 12))
-            .collect();
+        let rates: Vec<f64> = [0, 1, 2, 3, 4, 8, 12, 20].iter().map(|&u| learning_rate(1.0, u, 4, 12)).collect();
         let expected = [0.25, 0.5, 0.75, 1.0, 1.0, 0.5, 0.0, 0.0];
         for (actual, expected) in rates.iter().zip(expected) {
             close(*actual, expected);
@@ -250,10 +224,8 @@ mod tests {
     #[test]
     fn clipping_scales_to_the_global_norm() {
         // grads [3, 0] and [4]: norm 5; bound 1 → scaled by 1/(5 + 1e-6).
-        let mut grads = vec![
-            Tensor::new(&[3.0f32, 0.0], &Device::Cpu).unwrap(),
-            Tensor::new(&[4.0f32], &Device::Cpu).unwrap(),
-        ];
+        let mut grads =
+            vec![Tensor::new(&[3.0f32, 0.0], &Device::Cpu).unwrap(), Tensor::new(&[4.0f32], &Device::Cpu).unwrap()];
         let norm = clip_global_norm(&mut grads, 1.0).unwrap();
         close(norm, 5.0);
         close(grads[0].to_vec1::<f32>().unwrap()[0] as f64, 3.0 / 5.000001);
@@ -272,13 +244,9 @@ mod tests {
         let params = vec![("w".to_string(), w.clone()), ("unused".to_string(), unused)];
         let mut accumulator = GradAccumulator::new(params.len());
         let first = (w.as_tensor().sum_all().unwrap() * 2.0).unwrap();
-        accumulator
-            .add(&params, &first.backward().unwrap())
-            .unwrap();
+        accumulator.add(&params, &first.backward().unwrap()).unwrap();
         let second = (w.as_tensor().sqr().unwrap().sum_all().unwrap() / 2.0).unwrap();
-        accumulator
-            .add(&params, &second.backward().unwrap())
-            .unwrap();
+        accumulator.add(&params, &second.backward().unwrap()).unwrap();
         let grads = accumulator.finish(&params).unwrap();
         assert_eq!(grads[0].to_vec1::<f32>().unwrap(), vec![3.0, 5.0]);
         assert_eq!(grads[1].to_vec1::<f32>().unwrap(), vec![0.0]);

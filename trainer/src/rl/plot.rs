@@ -41,16 +41,12 @@ fn register_font() -> anyhow::Result<()> {
                 if let Ok(bytes) = std::fs::read(path) {
                     // plotters keeps fonts for the life of the process.
                     let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-                    if plotters::style::register_font(FONT_FAMILY, FontStyle::Normal, bytes).is_ok()
-                    {
+                    if plotters::style::register_font(FONT_FAMILY, FontStyle::Normal, bytes).is_ok() {
                         return Ok(());
                     }
                 }
             }
-            Err(
-                "no TrueType font found for the plot's text; set RECODE_PLOT_FONT to a .ttf file"
-                    .to_owned(),
-            )
+            Err("no TrueType font found for the plot's text; set RECODE_PLOT_FONT to a .ttf file".to_owned())
         })
         .clone()
         .map_err(|message| anyhow!(message))
@@ -63,13 +59,7 @@ struct Panel {
 }
 
 fn series(rows: &[StepMetrics], value: impl Fn(&StepMetrics) -> Option<f64>) -> Vec<(f64, f64)> {
-    rows.iter()
-        .filter_map(|row| {
-            value(row)
-                .filter(|v| v.is_finite())
-                .map(|v| (row.step as f64, v))
-        })
-        .collect()
+    rows.iter().filter_map(|row| value(row).filter(|v| v.is_finite()).map(|v| (row.step as f64, v))).collect()
 }
 
 fn panels(rows: &[StepMetrics]) -> Vec<Panel> {
@@ -78,24 +68,12 @@ fn panels(rows: &[StepMetrics]) -> Vec<Panel> {
     part_names.sort();
     part_names.dedup();
     for name in part_names {
-        reward.push((
-            name.clone(),
-            series(rows, |r| r.reward_parts.get(name).copied()),
-        ));
+        reward.push((name.clone(), series(rows, |r| r.reward_parts.get(name).copied())));
     }
     vec![
-        Panel {
-            title: "reward",
-            series: reward,
-        },
-        Panel {
-            title: "loss",
-            series: vec![("loss".into(), series(rows, |r| r.loss))],
-        },
-        Panel {
-            title: "KL to the base model",
-            series: vec![("kl".into(), series(rows, |r| r.kl))],
-        },
+        Panel { title: "reward", series: reward },
+        Panel { title: "loss", series: vec![("loss".into(), series(rows, |r| r.loss))] },
+        Panel { title: "KL to the base model", series: vec![("kl".into(), series(rows, |r| r.kl))] },
         Panel {
             title: "clipped tokens (share)",
             series: vec![
@@ -107,18 +85,12 @@ fn panels(rows: &[StepMetrics]) -> Vec<Panel> {
             title: "completion length (tokens)",
             series: vec![
                 ("mean".into(), series(rows, |r| Some(r.completion_len_mean))),
-                (
-                    "max".into(),
-                    series(rows, |r| Some(r.completion_len_max as f64)),
-                ),
+                ("max".into(), series(rows, |r| Some(r.completion_len_max as f64))),
             ],
         },
         Panel {
             title: "zero-variance groups",
-            series: vec![(
-                "groups".into(),
-                series(rows, |r| Some(r.zero_variance_groups as f64)),
-            )],
+            series: vec![("groups".into(), series(rows, |r| Some(r.zero_variance_groups as f64)))],
         },
     ]
 }
@@ -133,18 +105,9 @@ pub fn draw(rows: &[StepMetrics], out: &Path) -> anyhow::Result<()> {
     root.fill(&WHITE).map_err(plot_error)?;
     let last_step = rows.iter().map(|r| r.step).max().unwrap_or(1).max(1) as f64;
     for (area, panel) in root.split_evenly((2, 3)).iter().zip(panels(rows)) {
-        let points = panel
-            .series
-            .iter()
-            .flat_map(|(_, points)| points.iter().map(|&(_, y)| y));
-        let (low, high) = points.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), y| {
-            (lo.min(y), hi.max(y))
-        });
-        let (low, high) = if low.is_finite() {
-            widen(low, high)
-        } else {
-            (0.0, 1.0)
-        };
+        let points = panel.series.iter().flat_map(|(_, points)| points.iter().map(|&(_, y)| y));
+        let (low, high) = points.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), y| (lo.min(y), hi.max(y)));
+        let (low, high) = if low.is_finite() { widen(low, high) } else { (0.0, 1.0) };
         let mut chart = ChartBuilder::on(area)
             .caption(panel.title, (FONT_FAMILY, 20))
             .margin(10)
@@ -152,24 +115,14 @@ pub fn draw(rows: &[StepMetrics], out: &Path) -> anyhow::Result<()> {
             .y_label_area_size(55)
             .build_cartesian_2d(0.0..last_step, low..high)
             .map_err(plot_error)?;
-        chart
-            .configure_mesh()
-            .x_desc("step")
-            .label_style((FONT_FAMILY, 13))
-            .draw()
-            .map_err(plot_error)?;
+        chart.configure_mesh().x_desc("step").label_style((FONT_FAMILY, 13)).draw().map_err(plot_error)?;
         for (index, (name, points)) in panel.series.iter().enumerate() {
             let color = Palette99::pick(index).to_rgba();
             chart
-                .draw_series(LineSeries::new(
-                    points.iter().copied(),
-                    color.stroke_width(2),
-                ))
+                .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))
                 .map_err(plot_error)?
                 .label(name.as_str())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 15, y)], color.stroke_width(2))
-                });
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], color.stroke_width(2)));
         }
         if panel.series.len() > 1 {
             chart
@@ -181,19 +134,13 @@ pub fn draw(rows: &[StepMetrics], out: &Path) -> anyhow::Result<()> {
                 .map_err(plot_error)?;
         }
     }
-    root.present()
-        .map_err(plot_error)
-        .with_context(|| format!("writing {}", out.display()))?;
+    root.present().map_err(plot_error).with_context(|| format!("writing {}", out.display()))?;
     Ok(())
 }
 
 /// A value range with a margin, and some height when all values are equal.
 fn widen(low: f64, high: f64) -> (f64, f64) {
-    let span = if high > low {
-        high - low
-    } else {
-        low.abs().max(1.0)
-    };
+    let span = if high > low { high - low } else { low.abs().max(1.0) };
     (low - 0.05 * span, high + 0.05 * span)
 }
 
@@ -212,11 +159,7 @@ mod tests {
             .map(|step| StepMetrics {
                 step,
                 reward_mean: step as f64 / 10.0,
-                reward_parts: [
-                    ("format".to_owned(), 1.0),
-                    ("correctness".to_owned(), step as f64 / 20.0),
-                ]
-                .into(),
+                reward_parts: [("format".to_owned(), 1.0), ("correctness".to_owned(), step as f64 / 20.0)].into(),
                 loss: Some(0.1 / step as f64),
                 kl: Some(step as f64 * 1e-3),
                 completion_len_mean: 40.0,

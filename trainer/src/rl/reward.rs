@@ -34,20 +34,14 @@ pub struct MigrationReward {
 
 impl MigrationReward {
     pub fn new(kind: RewardKind) -> MigrationReward {
-        MigrationReward {
-            scorer: Scorer::new(),
-            kind,
-        }
+        MigrationReward { scorer: Scorer::new(), kind }
     }
 }
 
 impl RewardFunction for MigrationReward {
     fn score(&mut self, prompt: &TrainPrompt, completion: &str, _tokens: &[u32]) -> Scored {
         let parts = self.scorer.reward(completion, &prompt.reference, self.kind);
-        Scored {
-            total: parts.total,
-            parts: vec![("format", parts.format), ("correctness", parts.correctness)],
-        }
+        Scored { total: parts.total, parts: vec![("format", parts.format), ("correctness", parts.correctness)] }
     }
 }
 
@@ -57,21 +51,11 @@ mod tests {
 
     #[test]
     fn the_migration_reward_is_the_vocabulary_s() {
-        let prompt = TrainPrompt {
-            text: String::new(),
-            reference: "import numpy as np\nx = np.float64(1)\n".into(),
-        };
-        let completion =
-            "ok</think><answer>```python\nimport numpy as np\nx = np.float64(1)\n```</answer>";
+        let prompt = TrainPrompt { text: String::new(), reference: "import numpy as np\nx = np.float64(1)\n".into() };
+        let completion = "ok</think><answer>```python\nimport numpy as np\nx = np.float64(1)\n```</answer>";
         let scored = MigrationReward::new(RewardKind::EsStar).score(&prompt, completion, &[]);
         // Well formed (+1) and equal to the reference: ES 1, ES* 2.
-        assert_eq!(
-            scored,
-            Scored {
-                total: 3.0,
-                parts: vec![("format", 1.0), ("correctness", 2.0)]
-            }
-        );
+        assert_eq!(scored, Scored { total: 3.0, parts: vec![("format", 1.0), ("correctness", 2.0)] });
         let scored = MigrationReward::new(RewardKind::EsStar).score(&prompt, "no answer", &[]);
         assert_eq!(scored.total, -3.0);
     }

@@ -17,8 +17,7 @@ use super::checkpoint::{self, DataCursor, RunState};
 use super::config::{Algorithm, TrainConfig};
 use super::metrics::{self, StepMetrics};
 use super::objective::{
-    group_advantages, overlong_penalty, policy_loss, zero_variance, LossInputs, LossStats,
-    Objective, StepTotals,
+    group_advantages, overlong_penalty, policy_loss, zero_variance, LossInputs, LossStats, Objective, StepTotals,
 };
 use super::optim::{clip_global_norm, learning_rate, AdamW, GradAccumulator};
 use super::reward::{RewardFunction, TrainPrompt};
@@ -62,8 +61,7 @@ impl<'p, P: Policy, R: RewardFunction> Trainer<'p, P, R> {
     ) -> anyhow::Result<Self> {
         config.validate()?;
         anyhow::ensure!(!prompts.is_empty(), "there are no prompts to train on");
-        std::fs::create_dir_all(run_dir)
-            .with_context(|| format!("creating {}", run_dir.display()))?;
+        std::fs::create_dir_all(run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
         let params = policy.trainable();
         anyhow::ensure!(!params.is_empty(), "the policy has no trainable parameters");
         let optimizer = AdamW::new(params, &config.optimizer)?;
@@ -73,16 +71,7 @@ impl<'p, P: Policy, R: RewardFunction> Trainer<'p, P, R> {
             cursor: DataCursor::default(),
         };
         let order = epoch_order(config.run.seed, 0, prompts.len());
-        Ok(Trainer {
-            config,
-            policy,
-            reward,
-            prompts,
-            optimizer,
-            state,
-            order,
-            run_dir: run_dir.to_owned(),
-        })
+        Ok(Trainer { config, policy, reward, prompts, optimizer, state, order, run_dir: run_dir.to_owned() })
     }
 
     pub fn checkpoint_path(&self) -> PathBuf {
@@ -108,18 +97,10 @@ impl<'p, P: Policy, R: RewardFunction> Trainer<'p, P, R> {
     /// checkpoint, before a crash) are dropped, as they will be written again.
     pub fn resume(&mut self) -> anyhow::Result<()> {
         let path = self.checkpoint_path();
-        anyhow::ensure!(
-            path.exists(),
-            "{} holds no checkpoint to resume",
-            self.run_dir.display()
-        );
+        anyhow::ensure!(path.exists(), "{} holds no checkpoint to resume", self.run_dir.display());
         let device = self.optimizer.params()[0].1.device().clone();
         self.state = checkpoint::load(&path, &mut self.optimizer, &device)?;
-        self.order = epoch_order(
-            self.config.run.seed,
-            self.state.cursor.epoch,
-            self.prompts.len(),
-        );
+        self.order = epoch_order(self.config.run.seed, self.state.cursor.epoch, self.prompts.len());
         metrics::truncate_after(&self.metrics_path(), self.state.step)
     }
 
@@ -128,25 +109,16 @@ impl<'p, P: Policy, R: RewardFunction> Trainer<'p, P, R> {
     /// NaN loss, say) stops the run and leaves the last checkpoint as it was.
     pub fn run(&mut self, show_progress: bool) -> anyhow::Result<()> {
         let total = self.config.optimizer.steps;
-        let progress = if show_progress {
-            ProgressBar::new(total)
-        } else {
-            ProgressBar::hidden()
-        };
+        let progress = if show_progress { ProgressBar::new(total) } else { ProgressBar::hidden() };
         progress.set_style(
-            ProgressStyle::with_template(
-                "{bar:30} {pos}/{len} steps, {elapsed} elapsed, eta {eta} | {msg}",
-            )
-            .expect("the template is valid"),
+            ProgressStyle::with_template("{bar:30} {pos}/{len} steps, {elapsed} elapsed, eta {eta} | {msg}")
+                .expect("the template is valid"),
         );
         progress.set_position(self.state.step);
         let mut last_saved = self.checkpoint_path().exists().then_some(self.state.step);
         while self.state.step < total {
             let metrics = self.train_step().with_context(|| match last_saved {
-                Some(step) => format!(
-                    "the checkpoint of step {step} in {} is kept",
-                    self.checkpoint_path().display()
-                ),
+                Some(step) => format!("the checkpoint of step {step} in {} is kept", self.checkpoint_path().display()),
                 None => "no checkpoint was written yet".to_owned(),
             })?;
             metrics::append(&self.metrics_path(), &metrics)?;
@@ -172,10 +144,7 @@ impl<'p, P: Policy, R: RewardFunction> Trainer<'p, P, R> {
 
     fn objective(&self) -> Objective {
         match self.config.algorithm {
-            Algorithm::Grpo => Objective::Grpo {
-                epsilon: self.config.grpo.epsilon,
-                beta: self.config.grpo.beta,
-            },
+            Algorithm::Grpo => Objective::Grpo { epsilon: self.config.grpo.epsilon, beta: self.config.grpo.beta },
             Algorithm::Dapo => Objective::Dapo {
                 epsilon_low: self.config.dapo.epsilon_low,
                 epsilon_high: self.config.dapo.epsilon_high,
@@ -188,15 +157,8 @@ impl<'p, P: Policy, R: RewardFunction> Trainer<'p, P, R> {
         let index = self.order[self.state.cursor.position];
         self.state.cursor.position += 1;
         if self.state.cursor.position == self.order.len() {
-            self.state.cursor = DataCursor {
-                epoch: self.state.cursor.epoch + 1,
-                position: 0,
-            };
-            self.order = epoch_order(
-                self.config.run.seed,
-                self.state.cursor.epoch,
-                self.prompts.len(),
-            );
+            self.state.cursor = DataCursor { epoch: self.state.cursor.epoch + 1, position: 0 };
+            self.order = epoch_order(self.config.run.seed, self.state.cursor.epoch, self.prompts.len());
         }
         index
     }
@@ -216,10 +178,7 @@ impl<'p, P: Policy, R: RewardFunction> Trainer<'p, P, R> {
 
         let mut prompt_tokens: Vec<Vec<u32>> = Vec::new();
         let mut rollouts: Vec<Rollout> = Vec::new();
-        let mut metrics = StepMetrics {
-            step,
-            ..StepMetrics::default()
-        };
+        let mut metrics = StepMetrics { step, ..StepMetrics::default() };
         let mut rewards_seen: Vec<f64> = Vec::new();
         let mut part_sums: BTreeMap<String, f64> = BTreeMap::new();
         let mut lengths: Vec<usize> = Vec::new();
@@ -232,12 +191,7 @@ impl<'p, P: Policy, R: RewardFunction> Trainer<'p, P, R> {
             let index = self.next_prompt();
             let prompt = &self.prompts[index];
             let tokens = self.policy.encode(&prompt.text)?;
-            let samples = self.policy.sample(
-                &tokens,
-                rollout.group_size,
-                &sample_params,
-                &mut self.state.rng,
-            )?;
+            let samples = self.policy.sample(&tokens, rollout.group_size, &sample_params, &mut self.state.rng)?;
             let mut rewards = Vec::with_capacity(samples.len());
             for sample in &samples {
                 let text = self.policy.decode(&sample.tokens)?;
@@ -272,26 +226,15 @@ impl<'p, P: Policy, R: RewardFunction> Trainer<'p, P, R> {
             prompt_tokens.push(tokens);
             let prompt = prompt_tokens.len() - 1;
             for (sample, advantage) in samples.into_iter().zip(group_advantages(&rewards)) {
-                rollouts.push(Rollout {
-                    prompt,
-                    sample,
-                    advantage,
-                });
+                rollouts.push(Rollout { prompt, sample, advantage });
             }
         }
 
         let count = rewards_seen.len() as f64;
         metrics.reward_mean = rewards_seen.iter().sum::<f64>() / count;
-        metrics.reward_std = (rewards_seen
-            .iter()
-            .map(|r| (r - metrics.reward_mean).powi(2))
-            .sum::<f64>()
-            / count)
-            .sqrt();
-        metrics.reward_parts = part_sums
-            .into_iter()
-            .map(|(name, sum)| (name, sum / count))
-            .collect();
+        metrics.reward_std =
+            (rewards_seen.iter().map(|r| (r - metrics.reward_mean).powi(2)).sum::<f64>() / count).sqrt();
+        metrics.reward_parts = part_sums.into_iter().map(|(name, sum)| (name, sum / count)).collect();
         metrics.completion_len_mean = lengths.iter().sum::<usize>() as f64 / count;
         metrics.completion_len_max = lengths.iter().copied().max().unwrap_or(0);
 
@@ -330,18 +273,10 @@ impl<'p, P: Policy, R: RewardFunction> Trainer<'p, P, R> {
         metrics: &mut StepMetrics,
     ) -> anyhow::Result<()> {
         let optimizer_config = self.config.optimizer.clone();
-        let keep =
-            |rollout: &Rollout| !(self.config.rollout.mask_truncated && !rollout.sample.finished);
+        let keep = |rollout: &Rollout| !(self.config.rollout.mask_truncated && !rollout.sample.finished);
         let totals = StepTotals {
-            sequences: rollouts
-                .iter()
-                .filter(|r| keep(r) && !r.sample.tokens.is_empty())
-                .count(),
-            tokens: rollouts
-                .iter()
-                .filter(|r| keep(r))
-                .map(|r| r.sample.tokens.len())
-                .sum::<usize>() as f64,
+            sequences: rollouts.iter().filter(|r| keep(r) && !r.sample.tokens.is_empty()).count(),
+            tokens: rollouts.iter().filter(|r| keep(r)).map(|r| r.sample.tokens.len()).sum::<usize>() as f64,
         };
         let chunk_size = rollouts.len().div_ceil(optimizer_config.grad_accumulation);
         let chunks: Vec<&[Rollout]> = rollouts.chunks(chunk_size).collect();
@@ -351,20 +286,10 @@ impl<'p, P: Policy, R: RewardFunction> Trainer<'p, P, R> {
         let mut olds = Vec::new();
         for chunk in &chunks {
             if objective.uses_reference() {
-                references.push(
-                    self.policy
-                        .logprobs(&pairs(prompt_tokens, chunk), false)?
-                        .logprobs
-                        .detach(),
-                );
+                references.push(self.policy.logprobs(&pairs(prompt_tokens, chunk), false)?.logprobs.detach());
             }
             if optimizer_config.num_iterations > 1 {
-                olds.push(
-                    self.policy
-                        .logprobs(&pairs(prompt_tokens, chunk), true)?
-                        .logprobs
-                        .detach(),
-                );
+                olds.push(self.policy.logprobs(&pairs(prompt_tokens, chunk), true)?.logprobs.detach());
             }
         }
 
@@ -382,15 +307,8 @@ impl<'p, P: Policy, R: RewardFunction> Trainer<'p, P, R> {
             for (index, chunk) in chunks.iter().enumerate() {
                 let scored = self.policy.logprobs(&pairs(prompt_tokens, chunk), true)?;
                 let device = scored.logprobs.device();
-                let keep_rows: Vec<f32> = chunk
-                    .iter()
-                    .map(|r| if keep(r) { 1.0 } else { 0.0 })
-                    .collect();
-                let mask = scored.mask.broadcast_mul(&Tensor::from_vec(
-                    keep_rows,
-                    (chunk.len(), 1),
-                    device,
-                )?)?;
+                let keep_rows: Vec<f32> = chunk.iter().map(|r| if keep(r) { 1.0 } else { 0.0 }).collect();
+                let mask = scored.mask.broadcast_mul(&Tensor::from_vec(keep_rows, (chunk.len(), 1), device)?)?;
                 let advantages: Vec<f32> = chunk.iter().map(|r| r.advantage as f32).collect();
                 let advantages = Tensor::from_vec(advantages, chunk.len(), device)?;
                 // On the first pass over a fresh rollout π_old is π itself: the
@@ -439,24 +357,14 @@ impl<'p, P: Policy, R: RewardFunction> Trainer<'p, P, R> {
 
 /// (prompt, completion) token pairs of a micro-batch.
 fn pairs<'a>(prompt_tokens: &'a [Vec<u32>], chunk: &'a [Rollout]) -> Vec<(&'a [u32], &'a [u32])> {
-    chunk
-        .iter()
-        .map(|r| {
-            (
-                prompt_tokens[r.prompt].as_slice(),
-                r.sample.tokens.as_slice(),
-            )
-        })
-        .collect()
+    chunk.iter().map(|r| (prompt_tokens[r.prompt].as_slice(), r.sample.tokens.as_slice())).collect()
 }
 
 /// The prompt order of `epoch`: a shuffle seeded by the run's seed and the
 /// epoch, so a resumed run needs only the cursor to find its place.
 fn epoch_order(seed: u64, epoch: u64, len: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..len).collect();
-    order.shuffle(&mut Pcg64::seed_from_u64(
-        seed ^ ORDER_SALT ^ epoch.rotate_left(29),
-    ));
+    order.shuffle(&mut Pcg64::seed_from_u64(seed ^ ORDER_SALT ^ epoch.rotate_left(29)));
     order
 }
 
@@ -465,11 +373,7 @@ pub fn device(name: &str) -> anyhow::Result<Device> {
     match name {
         "cpu" => Ok(Device::Cpu),
         cuda if cuda == "cuda" || cuda.starts_with("cuda:") => {
-            let ordinal = cuda
-                .strip_prefix("cuda:")
-                .map(str::parse)
-                .transpose()?
-                .unwrap_or(0);
+            let ordinal = cuda.strip_prefix("cuda:").map(str::parse).transpose()?.unwrap_or(0);
             Ok(Device::new_cuda(ordinal)?)
         }
         other => bail!("model.device must be cpu, cuda or cuda:N, not {other}"),
