@@ -8,6 +8,8 @@
 
 pub mod checkpoint;
 pub mod config;
+#[cfg(test)]
+mod learning_tests;
 pub mod metrics;
 pub mod objective;
 pub mod optim;

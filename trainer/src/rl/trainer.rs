@@ -104,10 +104,11 @@ impl<'p, P: Policy, R: RewardFunction> Trainer<'p, P, R> {
         metrics::truncate_after(&self.metrics_path(), self.state.step)
     }
 
-    /// Trains until `optimizer.steps`, appending metrics and checkpointing
-    /// every `run.checkpoint_every` steps and at the end. A failed step (a
-    /// NaN loss, say) stops the run and leaves the last checkpoint as it was.
-    pub fn run(&mut self, show_progress: bool) -> anyhow::Result<()> {
+    /// Trains until step `last_step` (at most `optimizer.steps`), appending
+    /// metrics and checkpointing every `run.checkpoint_every` steps and after
+    /// the run's final step. A failed step (a NaN loss, say) stops the run
+    /// and leaves the last checkpoint as it was.
+    pub fn run_until(&mut self, last_step: u64, show_progress: bool) -> anyhow::Result<()> {
         let total = self.config.optimizer.steps;
         let progress = if show_progress { ProgressBar::new(total) } else { ProgressBar::hidden() };
         progress.set_style(
@@ -116,7 +117,7 @@ impl<'p, P: Policy, R: RewardFunction> Trainer<'p, P, R> {
         );
         progress.set_position(self.state.step);
         let mut last_saved = self.checkpoint_path().exists().then_some(self.state.step);
-        while self.state.step < total {
+        while self.state.step < last_step.min(total) {
             let metrics = self.train_step().with_context(|| match last_saved {
                 Some(step) => format!("the checkpoint of step {step} in {} is kept", self.checkpoint_path().display()),
                 None => "no checkpoint was written yet".to_owned(),
@@ -138,7 +139,7 @@ impl<'p, P: Policy, R: RewardFunction> Trainer<'p, P, R> {
         Ok(())
     }
 
-    pub fn save_checkpoint(&self) -> anyhow::Result<()> {
+    fn save_checkpoint(&self) -> anyhow::Result<()> {
         checkpoint::save(&self.checkpoint_path(), &self.optimizer, &self.state)
     }
 
@@ -164,7 +165,7 @@ impl<'p, P: Policy, R: RewardFunction> Trainer<'p, P, R> {
     }
 
     /// One step: sample groups, score them, and make `num_iterations` updates.
-    pub fn train_step(&mut self) -> anyhow::Result<StepMetrics> {
+    fn train_step(&mut self) -> anyhow::Result<StepMetrics> {
         let started = Instant::now();
         let step = self.state.step + 1;
         let objective = self.objective();
