@@ -4,6 +4,7 @@
 //! the server uses, so what the model learns here is what it is asked there.
 
 mod data;
+mod model;
 mod policy;
 
 use std::path::{Path, PathBuf};
@@ -51,6 +52,22 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         k_examples: usize,
     },
+    /// Fold a PEFT DoRA/LoRA adapter into its base model and write a plain
+    /// Hugging Face model directory (`recode model run --model DIR` serves it).
+    Merge {
+        /// The base model: a .gguf file or a Hugging Face model directory.
+        #[arg(long)]
+        base: PathBuf,
+        /// The adapter directory (adapter_config.json, adapter_model.safetensors).
+        #[arg(long)]
+        adapter: PathBuf,
+        /// Where to write the merged model.
+        #[arg(long)]
+        out: PathBuf,
+        /// Weights dtype: f32 or bf16.
+        #[arg(long, default_value = "f32", value_parser = ["f32", "bf16"])]
+        dtype: String,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -64,6 +81,11 @@ fn main() -> anyhow::Result<()> {
             let split = dataset.split(seed, val_fraction)?;
             let report = Report::new(&file, &dataset, &split, seed, val_fraction, &PromptConfig::new(k_examples));
             println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        Command::Merge { base, adapter, out, dtype } => {
+            let dtype = if dtype == "bf16" { candle_core::DType::BF16 } else { candle_core::DType::F32 };
+            model::merge::merge(&base, &adapter, &out, dtype)?;
+            eprintln!("wrote {}", out.display());
         }
     }
     Ok(())
