@@ -4,6 +4,7 @@
 //! the server uses, so what the model learns here is what it is asked there.
 
 mod data;
+mod model;
 mod policy;
 mod rl;
 
@@ -79,6 +80,22 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Fold a PEFT DoRA/LoRA adapter into its base model and write a plain
+    /// Hugging Face model directory (`recode model run --model DIR` serves it).
+    Merge {
+        /// The base model: a .gguf file or a Hugging Face model directory.
+        #[arg(long)]
+        base: PathBuf,
+        /// The adapter directory (adapter_config.json, adapter_model.safetensors).
+        #[arg(long)]
+        adapter: PathBuf,
+        /// Where to write the merged model.
+        #[arg(long)]
+        out: PathBuf,
+        /// Weights dtype: f32 or bf16.
+        #[arg(long, default_value = "f32", value_parser = ["f32", "bf16"])]
+        dtype: String,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -98,6 +115,11 @@ fn main() -> anyhow::Result<()> {
             let rows = rl::metrics::read(&run_dir.join(rl::trainer::METRICS_FILE))?;
             let out = out.unwrap_or_else(|| run_dir.join("curves.png"));
             rl::plot::draw(&rows, &out)?;
+            eprintln!("wrote {}", out.display());
+        }
+        Command::Merge { base, adapter, out, dtype } => {
+            let dtype = if dtype == "bf16" { DType::BF16 } else { DType::F32 };
+            model::merge::merge(&base, &adapter, &out, dtype)?;
             eprintln!("wrote {}", out.display());
         }
     }

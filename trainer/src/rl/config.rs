@@ -12,6 +12,8 @@ use anyhow::{bail, ensure, Context};
 use recode::vocab::RewardKind;
 use serde::{Deserialize, Serialize};
 
+use crate::model::adapter::DEFAULT_TARGET_MODULES;
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
@@ -61,9 +63,7 @@ impl Default for AdapterConfig {
             dora: true,
             r: 64,
             alpha: 64.0,
-            targets: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-                .map(String::from)
-                .to_vec(),
+            targets: DEFAULT_TARGET_MODULES.map(String::from).to_vec(),
         }
     }
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{DType, Device, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -88,6 +88,7 @@ impl<'p, P: Policy, R: RewardFunction> Trainer<'p, P, R> {
     }
 
     /// The adapter parameters, by PEFT name.
+    #[cfg(test)]
     pub fn params(&self) -> &[(String, Var)] {
         self.optimizer.params()
     }
