@@ -89,7 +89,7 @@ impl<'p, P: Policy, R: RewardFunction> Trainer<'p, P, R> {
 
     /// The adapter parameters, by PEFT name.
     #[cfg(test)]
-    pub fn params(&self) -> &[(String, Var)] {
+    pub fn params(&self) -> &[(String, candle_core::Var)] {
         self.optimizer.params()
     }
 
