@@ -175,7 +175,10 @@ impl Attention {
                 k = Tensor::cat(&[past_k, &k], 2)?;
                 v = Tensor::cat(&[past_v, &v], 2)?;
             }
-            *cache = Some((k.clone(), v.clone()));
+            // Only sampling uses the cache, and it takes no gradient: attached,
+            // every cached copy would keep the graphs of all earlier steps (and
+            // their shorter copies of the cache) alive, gigabytes per rollout.
+            *cache = Some((k.detach(), v.detach()));
         }
         let (k, v) = (self.repeat_kv(k)?, self.repeat_kv(v)?);
         let scores = (q.matmul(&k.t()?)? / (self.head_dim as f64).sqrt())?.broadcast_add(mask)?;
