@@ -143,7 +143,8 @@ fn train(config_path: &Path, out: Option<PathBuf>, resume: bool) -> anyhow::Resu
         .with_context(|| format!("loading the model {}", config.model.path.display()))?;
     let targets: Vec<&str> = config.adapter.targets.iter().map(String::as_str).collect();
     let base_model = config.model.path.display().to_string();
-    let adapter = AdapterConfig::new(&base_model, config.adapter.r, config.adapter.alpha, config.adapter.dora, &targets);
+    let adapter =
+        AdapterConfig::new(&base_model, config.adapter.r, config.adapter.alpha, config.adapter.dora, &targets);
     model.attach_adapter(adapter, config.run.seed)?;
 
     let dataset = Dataset::load(&config.data.file)?;

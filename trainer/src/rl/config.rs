@@ -59,12 +59,7 @@ pub struct AdapterConfig {
 
 impl Default for AdapterConfig {
     fn default() -> Self {
-        AdapterConfig {
-            dora: true,
-            r: 64,
-            alpha: 64.0,
-            targets: DEFAULT_TARGET_MODULES.map(String::from).to_vec(),
-        }
+        AdapterConfig { dora: true, r: 64, alpha: 64.0, targets: DEFAULT_TARGET_MODULES.map(String::from).to_vec() }
     }
 }
 

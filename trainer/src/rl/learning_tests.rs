@@ -90,7 +90,8 @@ fn learns(algorithm: Algorithm) {
     let folder = tempfile::tempdir().unwrap();
     let model = tiny_model(3);
     let steps = 30;
-    let mut trainer = Trainer::new(toy_config(algorithm, steps), &model, TargetShare, prompts(), folder.path()).unwrap();
+    let mut trainer =
+        Trainer::new(toy_config(algorithm, steps), &model, TargetShare, prompts(), folder.path()).unwrap();
     trainer.run_until(steps, false).unwrap();
     let rows = metrics::read(&folder.path().join(super::trainer::METRICS_FILE)).unwrap();
     assert_eq!(rows.len(), steps as usize);
