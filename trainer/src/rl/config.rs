@@ -361,4 +361,11 @@ mod tests {
         assert!(config.model.path.ends_with(".cache/recode/models/SmolLM2-135M-Instruct.Q4_1.gguf"));
         assert!(config.data.file.ends_with("shared/data/recode-train/train.jsonl"));
     }
+
+    #[test]
+    fn the_cpu_smoke_config_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/smollm2-135m-cpu-smoke.toml");
+        let config = TrainConfig::load(&path).unwrap();
+        assert_eq!((config.rollout.group_size, config.optimizer.grad_accumulation), (4, 4));
+    }
 }
