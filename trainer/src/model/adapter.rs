@@ -129,8 +129,12 @@ impl LowRankAdapter {
     }
 
     /// DoRA's per-row factor `m / ‖W + s·B·A‖`, with the norm detached.
+    /// The norm is computed from detached A and B, so the graph keeps none
+    /// of its `[out, in]` intermediates (they would dominate the memory of
+    /// a backward pass through every layer).
     fn dora_factor(&self, weight: &Tensor, magnitude: &Var) -> candle_core::Result<Tensor> {
-        let norm = row_norms(&(weight.to_dtype(self.lora_a.dtype())? + self.delta()?)?)?.detach();
+        let delta = (self.lora_b.as_tensor().detach().matmul(&self.lora_a.as_tensor().detach())? * self.scale)?;
+        let norm = row_norms(&(weight.to_dtype(self.lora_a.dtype())? + delta)?)?;
         magnitude.as_tensor().div(&norm)
     }
 }

@@ -178,7 +178,8 @@ impl Attention {
             *cache = Some((k.clone(), v.clone()));
         }
         let (k, v) = (self.repeat_kv(k)?, self.repeat_kv(v)?);
-        let scores = (q.matmul(&k.t()?)? / (self.head_dim as f64).sqrt())?.broadcast_add(mask)?;
+        // Scaling q rather than the scores keeps one fewer [heads, seq, seq] tensor in the graph.
+        let scores = (&q / (self.head_dim as f64).sqrt())?.matmul(&k.t()?)?.broadcast_add(mask)?;
         let weights = candle_nn::ops::softmax(&scores.to_dtype(DType::F32)?, D::Minus1)?.to_dtype(q.dtype())?;
         let out = weights.matmul(&v)?.transpose(1, 2)?.reshape((batch, seq, self.num_heads * self.head_dim))?;
         self.o_proj.forward(&out, use_adapter)

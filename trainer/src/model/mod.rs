@@ -481,3 +481,42 @@ mod tests {
         assert_eq!(model.decode(&tokens).unwrap().replace(' ', ""), "abc");
     }
 }
+
+/// The real default model, SmolLM2-135M-Instruct Q4_1, fetched by
+/// `recode model fetch` (CI fetches it; these tests fail without it).
+#[cfg(test)]
+mod smollm2_tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn fixture(path: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("fixtures").join(path)
+    }
+
+    fn smollm2() -> LocalModel {
+        let path = recode::model::fetch::default_model_path()
+            .unwrap_or_else(|e| panic!("the default model is needed for this test; run `recode model fetch` first ({e})"));
+        LocalModel::load(&path, DType::F32, &Device::Cpu).unwrap()
+    }
+
+    /// `fixtures/trainer/smollm2-greedy.txt` is what the server's mistralrs
+    /// backend wrote for the same GGUF (see fixtures/trainer/README.md).
+    /// mistralrs multiplies the Q4_1 blocks directly while this decoder
+    /// dequantises them to f32 first, so the logits differ by rounding and a
+    /// near-tie could flip a late token: the first 8 tokens must agree.
+    #[test]
+    fn greedy_decoding_of_the_gguf_matches_the_server() {
+        let model = smollm2();
+        let prompt = std::fs::read_to_string(fixture("model/prompt.chatml")).unwrap();
+        let expected = std::fs::read_to_string(fixture("trainer/smollm2-greedy.txt")).unwrap();
+        let prompt_tokens = model.encode(&prompt).unwrap();
+        assert_eq!(prompt_tokens.len(), 37, "the server counted 37 prompt tokens");
+        let params = SampleParams { temperature: 0.0, top_p: 1.0, max_new_tokens: 24 };
+        let sampled = model.sample(&prompt_tokens, 1, &params, &mut Pcg64::seed_from_u64(0)).unwrap();
+        let tokens = &sampled[0].tokens;
+        let text = model.decode(tokens).unwrap();
+        let first_eight = model.decode(&tokens[..8]).unwrap();
+        assert!(expected.starts_with(&first_eight), "ours: {text:?}\nserver: {expected:?}");
+    }
+}
+
