@@ -129,8 +129,12 @@ impl LowRankAdapter {
     }
 
     /// DoRA's per-row factor `m / ‖W + s·B·A‖`, with the norm detached.
+    /// The norm is computed from detached A and B, so the graph keeps none
+    /// of its `[out, in]` intermediates (they would dominate the memory of
+    /// a backward pass through every layer).
     fn dora_factor(&self, weight: &Tensor, magnitude: &Var) -> candle_core::Result<Tensor> {
-        let norm = row_norms(&(weight.to_dtype(self.lora_a.dtype())? + self.delta()?)?)?.detach();
+        let delta = (self.lora_b.as_tensor().detach().matmul(&self.lora_a.as_tensor().detach())? * self.scale)?;
+        let norm = row_norms(&(weight.to_dtype(self.lora_a.dtype())? + delta)?)?;
         magnitude.as_tensor().div(&norm)
     }
 }
@@ -160,11 +164,21 @@ impl Linear {
 
     /// `x [.., in] → [.., out]`; `use_adapter = false` is the frozen base.
     pub fn forward(&self, x: &Tensor, use_adapter: bool) -> candle_core::Result<Tensor> {
-        let (out_features, in_features) = self.weight.dims2()?;
+        self.project(x, &self.weight, use_adapter)
+    }
+
+    /// `x Wᵀ + b` with another weight of the same shape in place of the
+    /// frozen one (a folded adapter, see [`Linear::merged_weight`]).
+    pub fn forward_with_weight(&self, x: &Tensor, weight: &Tensor) -> candle_core::Result<Tensor> {
+        self.project(x, weight, false)
+    }
+
+    fn project(&self, x: &Tensor, weight: &Tensor, use_adapter: bool) -> candle_core::Result<Tensor> {
+        let (out_features, in_features) = weight.dims2()?;
         let mut out_shape = x.dims().to_vec();
         *out_shape.last_mut().expect("a linear layer's input has a feature dimension") = out_features;
         let rows = x.reshape(((), in_features))?;
-        let mut out = rows.matmul(&self.weight.t()?)?;
+        let mut out = rows.matmul(&weight.t()?)?;
         if let (true, Some(adapter)) = (use_adapter, &self.adapter) {
             let dtype = self.weight.dtype();
             let low_rank = rows.matmul(&adapter.lora_a.as_tensor().to_dtype(dtype)?.t()?)?;

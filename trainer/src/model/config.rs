@@ -147,7 +147,8 @@ impl Config {
         };
         let float = |key: &str| -> Option<f64> {
             match content.metadata.get(&format!("{arch_name}.{key}"))? {
-                Value::F32(v) => Some(f64::from(*v)),
+                // Through its decimal form, so 1e-5 stays 1e-5 rather than 9.9999997e-6.
+                Value::F32(v) => v.to_string().parse().ok(),
                 Value::F64(v) => Some(*v),
                 _ => None,
             }

@@ -81,7 +81,8 @@ impl Rope {
 }
 
 /// Keys and values of the tokens seen so far, per layer:
-/// `[batch, kv_heads, seen, head_dim]`.
+/// `[batch, kv_heads, seen, head_dim]`. For decoding only: it holds no
+/// gradient graph.
 #[derive(Clone)]
 pub struct KvCache {
     layers: Vec<Option<(Tensor, Tensor)>>,
@@ -163,28 +164,29 @@ impl Attention {
         rope: &Rope,
         mask: &Tensor,
         cache: Option<&mut Option<(Tensor, Tensor)>>,
-        use_adapter: bool,
+        adapter: LayerAdapter,
     ) -> candle_core::Result<Tensor> {
         let (batch, seq, _) = x.dims3()?;
         let heads = |t: Tensor, n: usize| t.reshape((batch, seq, n, self.head_dim))?.transpose(1, 2)?.contiguous();
-        let q = rope.apply(&heads(self.q_proj.forward(x, use_adapter)?, self.num_heads)?)?;
-        let mut k = rope.apply(&heads(self.k_proj.forward(x, use_adapter)?, self.num_kv_heads)?)?;
-        let mut v = heads(self.v_proj.forward(x, use_adapter)?, self.num_kv_heads)?;
+        let q = rope.apply(&heads(adapter.project(&self.q_proj, 0, x)?, self.num_heads)?)?;
+        let mut k = rope.apply(&heads(adapter.project(&self.k_proj, 1, x)?, self.num_kv_heads)?)?;
+        let mut v = heads(adapter.project(&self.v_proj, 2, x)?, self.num_kv_heads)?;
         if let Some(cache) = cache {
             if let Some((past_k, past_v)) = cache.as_ref() {
                 k = Tensor::cat(&[past_k, &k], 2)?;
                 v = Tensor::cat(&[past_v, &v], 2)?;
             }
-            // Only sampling uses the cache, and it takes no gradient: attached,
-            // every cached copy would keep the graphs of all earlier steps (and
-            // their shorter copies of the cache) alive, gigabytes per rollout.
+            // Detached: the cache serves decoding, never training, and with
+            // the adapter's vars in the graph every cached step would
+            // otherwise keep all of its activations alive.
             *cache = Some((k.detach(), v.detach()));
         }
         let (k, v) = (self.repeat_kv(k)?, self.repeat_kv(v)?);
-        let scores = (q.matmul(&k.t()?)? / (self.head_dim as f64).sqrt())?.broadcast_add(mask)?;
+        // Scaling q rather than the scores keeps one fewer [heads, seq, seq] tensor in the graph.
+        let scores = (&q / (self.head_dim as f64).sqrt())?.matmul(&k.t()?)?.broadcast_add(mask)?;
         let weights = candle_nn::ops::softmax(&scores.to_dtype(DType::F32)?, D::Minus1)?.to_dtype(q.dtype())?;
         let out = weights.matmul(&v)?.transpose(1, 2)?.reshape((batch, seq, self.num_heads * self.head_dim))?;
-        self.o_proj.forward(&out, use_adapter)
+        adapter.project(&self.o_proj, 3, &out)
     }
 
     /// Grouped-query attention: each key/value head serves `heads / kv_heads` query heads.
@@ -213,9 +215,9 @@ impl Mlp {
         })
     }
 
-    fn forward(&self, x: &Tensor, use_adapter: bool) -> candle_core::Result<Tensor> {
-        let gate = self.gate_proj.forward(x, use_adapter)?.silu()?;
-        self.down_proj.forward(&(gate * self.up_proj.forward(x, use_adapter)?)?, use_adapter)
+    fn forward(&self, x: &Tensor, adapter: LayerAdapter) -> candle_core::Result<Tensor> {
+        let gate = adapter.project(&self.gate_proj, 4, x)?.silu()?;
+        adapter.project(&self.down_proj, 6, &(gate * adapter.project(&self.up_proj, 5, x)?)?)
     }
 }
 
@@ -244,10 +246,52 @@ impl DecoderLayer {
         rope: &Rope,
         mask: &Tensor,
         cache: Option<&mut Option<(Tensor, Tensor)>>,
-        use_adapter: bool,
+        adapter: LayerAdapter,
     ) -> candle_core::Result<Tensor> {
-        let x = (x + self.self_attn.forward(&self.input_layernorm.forward(x)?, rope, mask, cache, use_adapter)?)?;
-        &x + self.mlp.forward(&self.post_attention_layernorm.forward(&x)?, use_adapter)?
+        let x = (x + self.self_attn.forward(&self.input_layernorm.forward(x)?, rope, mask, cache, adapter)?)?;
+        &x + self.mlp.forward(&self.post_attention_layernorm.forward(&x)?, adapter)?
+    }
+}
+
+/// Which weights the projections use in a forward pass.
+#[derive(Clone, Copy)]
+pub enum Adapter<'a> {
+    /// The frozen base (the reference policy).
+    Off,
+    /// Base plus adapter, differentiable in the adapter's vars.
+    On,
+    /// The same function as `On` from weights folded beforehand
+    /// ([`Decoder::fold_adapters`]); no gradient.
+    Folded(&'a FoldedAdapters),
+}
+
+/// See [`Decoder::fold_adapters`].
+pub struct FoldedAdapters {
+    /// One per projection in [`Decoder::linears`] order; `None`: not adapted.
+    weights: Vec<Option<Tensor>>,
+}
+
+const PROJECTIONS_PER_LAYER: usize = 7;
+
+/// [`Adapter`] for one layer: `Folded` holds that layer's seven weights.
+#[derive(Clone, Copy)]
+enum LayerAdapter<'a> {
+    Off,
+    On,
+    Folded(&'a [Option<Tensor>]),
+}
+
+impl LayerAdapter<'_> {
+    /// `x` through `linear`, the `index`-th projection of the layer (q, k, v, o, gate, up, down).
+    fn project(self, linear: &Linear, index: usize, x: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            LayerAdapter::Off => linear.forward(x, false),
+            LayerAdapter::On => linear.forward(x, true),
+            LayerAdapter::Folded(weights) => match &weights[index] {
+                Some(weight) => linear.forward_with_weight(x, weight),
+                None => linear.forward(x, false),
+            },
+        }
     }
 }
 
@@ -296,14 +340,19 @@ impl Decoder {
         positions: &Tensor,
         mask: &Tensor,
         mut cache: Option<&mut KvCache>,
-        use_adapter: bool,
+        adapter: Adapter,
     ) -> candle_core::Result<Tensor> {
         let (batch, seq) = tokens.dims2()?;
         let rope = Rope::new(positions, self.config.head_dim(), self.config.rope_theta, self.dtype())?;
         let mut x = self.embed_tokens.index_select(&tokens.flatten_all()?, 0)?.reshape((batch, seq, self.config.hidden_size))?;
         for (i, layer) in self.layers.iter().enumerate() {
             let layer_cache = cache.as_deref_mut().map(|c| &mut c.layers[i]);
-            x = layer.forward(&x, &rope, mask, layer_cache, use_adapter)?;
+            let layer_adapter = match adapter {
+                Adapter::Off => LayerAdapter::Off,
+                Adapter::On => LayerAdapter::On,
+                Adapter::Folded(folded) => LayerAdapter::Folded(&folded.weights[i * PROJECTIONS_PER_LAYER..(i + 1) * PROJECTIONS_PER_LAYER]),
+            };
+            x = layer.forward(&x, &rope, mask, layer_cache, layer_adapter)?;
         }
         self.norm.forward(&x)
     }
@@ -314,6 +363,22 @@ impl Decoder {
         let mut shape = hidden.dims().to_vec();
         *shape.last_mut().expect("hidden states have a feature dimension") = self.config.vocab_size;
         hidden.reshape(((), self.config.hidden_size))?.matmul(&head.t()?)?.to_dtype(DType::F32)?.reshape(shape)
+    }
+
+    /// The adapters' effect folded into copies of the adapted weights
+    /// (detached, in the decoder's dtype), for decoding many steps with
+    /// fixed adapter values: one `W' = (m/n)·(W + s·B·A)` per projection
+    /// instead of recomputing DoRA's norm at every step, which costs more
+    /// than the step itself at small batch sizes.
+    pub fn fold_adapters(&self) -> candle_core::Result<FoldedAdapters> {
+        let weights = self
+            .linears()
+            .map(|l| match l.adapter {
+                Some(_) => Ok(Some(l.merged_weight()?.detach().to_dtype(self.dtype())?)),
+                None => Ok(None),
+            })
+            .collect::<candle_core::Result<_>>()?;
+        Ok(FoldedAdapters { weights })
     }
 
     /// Every projection, in layer order (q, k, v, o, gate, up, down).
@@ -390,7 +455,7 @@ mod tests {
         let input = Tensor::new(tokens, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
         let positions = Tensor::arange(0u32, n as u32, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
         let mask = attention_mask(&[vec![true; n]], n, DType::F32, &Device::Cpu).unwrap();
-        let hidden = decoder.forward(&input, &positions, &mask, None, true).unwrap();
+        let hidden = decoder.forward(&input, &positions, &mask, None, Adapter::On).unwrap();
         decoder.logits(&hidden).unwrap().squeeze(0).unwrap().to_vec2().unwrap()
     }
 
@@ -414,7 +479,7 @@ mod tests {
             let positions = Tensor::arange(0u32, width as u32, &Device::Cpu).unwrap().unsqueeze(0).unwrap().repeat((3, 1)).unwrap();
             let key_valid: Vec<Vec<bool>> = SEQUENCES.iter().map(|s| (0..width).map(|j| j < s.len()).collect()).collect();
             let mask = attention_mask(&key_valid, width, DType::F32, &Device::Cpu).unwrap();
-            let hidden = decoder.forward(&tokens, &positions, &mask, None, true).unwrap();
+            let hidden = decoder.forward(&tokens, &positions, &mask, None, Adapter::On).unwrap();
             let logits: Vec<Vec<Vec<f32>>> = decoder.logits(&hidden).unwrap().to_vec3().unwrap();
             for (row, sequence) in SEQUENCES.iter().enumerate() {
                 let expected = alone(&decoder, sequence);
@@ -446,7 +511,7 @@ mod tests {
             let mut cache = KvCache::new(decoder.config());
             let tensor = |values: Vec<u32>, seq: usize| Tensor::from_vec(values, (3, seq), &Device::Cpu).unwrap();
             let mask = attention_mask(&key_valid, width, DType::F32, &Device::Cpu).unwrap();
-            let hidden = decoder.forward(&tensor(tokens, width), &tensor(positions, width), &mask, Some(&mut cache), true).unwrap();
+            let hidden = decoder.forward(&tensor(tokens, width), &tensor(positions, width), &mask, Some(&mut cache), Adapter::On).unwrap();
             let mut last: Vec<Vec<f32>> = decoder.logits(&hidden.narrow(1, width - 1, 1).unwrap()).unwrap().squeeze(1).unwrap().to_vec2().unwrap();
             let expected: Vec<Vec<Vec<f32>>> = SEQUENCES.iter().zip(&prompt_lengths).map(|(s, &len)| alone(&decoder, &s[..len + 2])).collect();
             for step in 0..2 {
@@ -457,7 +522,7 @@ mod tests {
                 let next_positions: Vec<u32> = prompt_lengths.iter().map(|&len| (len + step) as u32).collect();
                 key_valid.iter_mut().for_each(|v| v.push(true));
                 let mask = attention_mask(&key_valid, 1, DType::F32, &Device::Cpu).unwrap();
-                let hidden = decoder.forward(&tensor(next, 1), &tensor(next_positions, 1), &mask, Some(&mut cache), true).unwrap();
+                let hidden = decoder.forward(&tensor(next, 1), &tensor(next_positions, 1), &mask, Some(&mut cache), Adapter::On).unwrap();
                 last = decoder.logits(&hidden).unwrap().squeeze(1).unwrap().to_vec2().unwrap();
             }
             assert_eq!(cache.seen(), width + 2);
@@ -473,12 +538,12 @@ mod tests {
         let input = Tensor::new(&prompt[..n - 1], device).unwrap().unsqueeze(0).unwrap();
         let positions = Tensor::arange(0u32, (n - 1) as u32, device).unwrap().unsqueeze(0).unwrap();
         let mask = attention_mask(&[vec![true; n - 1]], n - 1, DType::F32, device).unwrap();
-        decoder.forward(&input, &positions, &mask, Some(&mut cache), false).unwrap();
+        decoder.forward(&input, &positions, &mask, Some(&mut cache), Adapter::Off).unwrap();
         let mut repeated = cache.select_rows(&[0, 0]).unwrap();
         let last = Tensor::new(&[[prompt[n - 1]], [prompt[n - 1]]], device).unwrap();
         let position = Tensor::new(&[[(n - 1) as u32], [(n - 1) as u32]], device).unwrap();
         let mask = attention_mask(&[vec![true; n], vec![true; n]], 1, DType::F32, device).unwrap();
-        let hidden = decoder.forward(&last, &position, &mask, Some(&mut repeated), false).unwrap();
+        let hidden = decoder.forward(&last, &position, &mask, Some(&mut repeated), Adapter::Off).unwrap();
         let logits: Vec<Vec<f32>> = decoder.logits(&hidden).unwrap().squeeze(1).unwrap().to_vec2().unwrap();
         let expected = alone(&decoder, prompt);
         assert_close(&logits[0], &expected[n - 1], "row 0");

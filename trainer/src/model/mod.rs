@@ -20,7 +20,7 @@ use tokenizers::Tokenizer;
 use crate::policy::{Policy, SampleParams, Sampled, TokenLogprobs};
 use adapter::{AdapterConfig, LowRankAdapter};
 use checkpoint::Checkpoint;
-use decoder::{attention_mask, Decoder, KvCache};
+use decoder::{attention_mask, Adapter, Decoder, FoldedAdapters, KvCache};
 
 /// A decoder, its tokenizer and where its turns end, with an optional
 /// adapter on its projections.
@@ -114,11 +114,11 @@ impl LocalModel {
     }
 
     /// Decodes one step for every row: last tokens in, logits `[rows, vocab]` out.
-    fn step(&self, tokens: Vec<u32>, position: usize, cache: &mut KvCache) -> anyhow::Result<Vec<Vec<f32>>> {
+    fn step(&self, tokens: Vec<u32>, position: usize, cache: &mut KvCache, folded: &FoldedAdapters) -> anyhow::Result<Vec<Vec<f32>>> {
         let rows = tokens.len();
         let positions = vec![position as u32; rows];
         let mask = attention_mask(&vec![vec![true; position + 1]; rows], 1, self.decoder.dtype(), self.decoder.device())?;
-        let hidden = self.decoder.forward(&self.tensor_2d(tokens, rows, 1)?, &self.tensor_2d(positions, rows, 1)?, &mask, Some(cache), true)?;
+        let hidden = self.decoder.forward(&self.tensor_2d(tokens, rows, 1)?, &self.tensor_2d(positions, rows, 1)?, &mask, Some(cache), Adapter::Folded(folded))?;
         Ok(self.decoder.logits(&hidden.squeeze(1)?)?.to_vec2()?)
     }
 }
@@ -134,8 +134,9 @@ impl Policy for LocalModel {
         self.tokenizer.decode(&kept, false).map_err(|e| anyhow::anyhow!("detokenizing: {e}"))
     }
 
-    /// The prompt is run once; its cache is copied to `n` rows that decode
-    /// in lock-step. No padding is needed, since every row shares the
+    /// The adapter is folded into copies of the weights once per call (see
+    /// [`Decoder::fold_adapters`]). The prompt is run once; its cache is
+    /// copied to `n` rows that decode in lock-step. No padding is needed, since every row shares the
     /// prompt; rows that finish are dropped from the cache, so the batch
     /// shrinks to the samples still running.
     fn sample(&self, prompt: &[u32], n: usize, params: &SampleParams, rng: &mut Pcg64) -> anyhow::Result<Vec<Sampled>> {
@@ -147,10 +148,11 @@ impl Policy for LocalModel {
             return Ok(samples);
         }
         let length = prompt.len();
+        let folded = self.decoder.fold_adapters()?;
         let mut cache = KvCache::new(self.decoder.config());
         let positions: Vec<u32> = (0..length as u32).collect();
         let mask = attention_mask(&[vec![true; length]], length, self.decoder.dtype(), self.decoder.device())?;
-        let hidden = self.decoder.forward(&self.tensor_2d(prompt.to_vec(), 1, length)?, &self.tensor_2d(positions, 1, length)?, &mask, Some(&mut cache), true)?;
+        let hidden = self.decoder.forward(&self.tensor_2d(prompt.to_vec(), 1, length)?, &self.tensor_2d(positions, 1, length)?, &mask, Some(&mut cache), Adapter::Folded(&folded))?;
         let prompt_logits: Vec<f32> = self.decoder.logits(&hidden.get(0)?.get(length - 1)?)?.to_vec1()?;
         cache = cache.select_rows(&vec![0; n])?;
         let mut logits = vec![prompt_logits; n];
@@ -178,7 +180,7 @@ impl Policy for LocalModel {
                 cache = cache.select_rows(&kept_rows)?;
             }
             running = still_running;
-            logits = self.step(next_tokens, length + step, &mut cache)?;
+            logits = self.step(next_tokens, length + step, &mut cache, &folded)?;
         }
         Ok(samples)
     }
@@ -218,7 +220,7 @@ impl Policy for LocalModel {
         }
         let positions: Vec<u32> = (0..rows).flat_map(|_| 0..width as u32).collect();
         let attention = attention_mask(&key_valid, width, self.decoder.dtype(), device)?;
-        let hidden = self.decoder.forward(&self.tensor_2d(tokens, rows, width)?, &self.tensor_2d(positions, rows, width)?, &attention, None, adapter)?;
+        let hidden = self.decoder.forward(&self.tensor_2d(tokens, rows, width)?, &self.tensor_2d(positions, rows, width)?, &attention, None, if adapter { Adapter::On } else { Adapter::Off })?;
         let hidden = hidden.reshape((rows * width, ()))?.index_select(&Tensor::new(predicting, device)?, 0)?;
         let logits = self.decoder.logits(&hidden)?;
         // log softmax at the target only: target logit − logsumexp; the
@@ -318,7 +320,7 @@ mod tests {
         let input = Tensor::new(tokens.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
         let positions = Tensor::arange(0u32, n as u32, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
         let mask = attention_mask(&[vec![true; n]], n, DType::F32, &Device::Cpu).unwrap();
-        let hidden = model.decoder.forward(&input, &positions, &mask, None, adapter).unwrap();
+        let hidden = model.decoder.forward(&input, &positions, &mask, None, if adapter { Adapter::On } else { Adapter::Off }).unwrap();
         let logits = model.decoder.logits(&hidden.squeeze(0).unwrap()).unwrap();
         let logprobs: Vec<Vec<f32>> = candle_nn::ops::log_softmax(&logits, D::Minus1).unwrap().to_vec2().unwrap();
         completion.iter().enumerate().map(|(k, &t)| logprobs[prompt.len() - 1 + k][t as usize]).collect()
@@ -481,3 +483,43 @@ mod tests {
         assert_eq!(model.decode(&tokens).unwrap().replace(' ', ""), "abc");
     }
 }
+
+/// The real default model, SmolLM2-135M-Instruct Q4_1, fetched by
+/// `recode model fetch` (CI fetches it; these tests fail without it).
+#[cfg(test)]
+mod smollm2_tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn fixture(path: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("fixtures").join(path)
+    }
+
+    fn smollm2() -> LocalModel {
+        let path = recode::model::fetch::default_model_path()
+            .unwrap_or_else(|e| panic!("the default model is needed for this test; run `recode model fetch` first ({e})"));
+        LocalModel::load(&path, DType::F32, &Device::Cpu).unwrap()
+    }
+
+    /// `fixtures/trainer/smollm2-greedy.txt` is what the server's mistralrs
+    /// backend wrote for the same GGUF (see fixtures/trainer/README.md).
+    /// mistralrs multiplies the Q4_1 blocks directly while this decoder
+    /// dequantises them to f32 first, so the logits differ by rounding and a
+    /// near-tie could flip a late token: the first 8 tokens must agree.
+    #[test]
+    fn greedy_decoding_of_the_gguf_matches_the_server() {
+        let model = smollm2();
+        let prompt = std::fs::read_to_string(fixture("model/prompt.chatml")).unwrap();
+        let expected = std::fs::read_to_string(fixture("trainer/smollm2-greedy.txt")).unwrap();
+        let prompt_tokens = model.encode(&prompt).unwrap();
+        assert_eq!(prompt_tokens.len(), 37, "the server counted 37 prompt tokens");
+        let params = SampleParams { temperature: 0.0, top_p: 1.0, max_new_tokens: 24 };
+        let sampled = model.sample(&prompt_tokens, 1, &params, &mut Pcg64::seed_from_u64(0)).unwrap();
+        let tokens = &sampled[0].tokens;
+        let text = model.decode(tokens).unwrap();
+        let first_eight = model.decode(&tokens[..8]).unwrap();
+        assert!(expected.starts_with(&first_eight), "ours: {text:?}\nserver: {expected:?}");
+    }
+}
+
+
