@@ -4,15 +4,23 @@
 //! the server uses, so what the model learns here is what it is asked there.
 
 mod data;
+mod model;
 mod policy;
+mod rl;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use anyhow::{bail, Context};
+use candle_core::DType;
 use clap::{Parser, Subcommand};
 use recode::vocab::{PromptConfig, RewardKind, Scorer};
 
 use data::{Dataset, Report};
+use model::adapter::AdapterConfig;
+use model::LocalModel;
+use rl::config::TrainConfig;
+use rl::reward::{MigrationReward, TrainPrompt};
+use rl::trainer::Trainer;
 
 #[derive(Parser)]
 #[command(name = "recode-train", version, about)]
@@ -51,6 +59,43 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         k_examples: usize,
     },
+    /// Fine-tune the model with GRPO or DAPO on a DoRA/LoRA adapter, as the
+    /// TOML config says; writes metrics.jsonl, checkpoint.safetensors and,
+    /// at the end, the adapter in PEFT's format (RUN_DIR/adapter).
+    Train {
+        #[arg(long)]
+        config: PathBuf,
+        /// The run directory; runs/<config name> by default.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Continue the run in RUN_DIR from its checkpoint.
+        #[arg(long)]
+        resume: bool,
+    },
+    /// Draw a run's curves (reward and its parts, loss, KL, clipping,
+    /// lengths) from RUN_DIR/metrics.jsonl to a PNG.
+    Plot {
+        run_dir: PathBuf,
+        /// The PNG to write; RUN_DIR/curves.png by default.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Fold a PEFT DoRA/LoRA adapter into its base model and write a plain
+    /// Hugging Face model directory (`recode model run --model DIR` serves it).
+    Merge {
+        /// The base model: a .gguf file or a Hugging Face model directory.
+        #[arg(long)]
+        base: PathBuf,
+        /// The adapter directory (adapter_config.json, adapter_model.safetensors).
+        #[arg(long)]
+        adapter: PathBuf,
+        /// Where to write the merged model.
+        #[arg(long)]
+        out: PathBuf,
+        /// Weights dtype: f32 or bf16.
+        #[arg(long, default_value = "f32", value_parser = ["f32", "bf16"])]
+        dtype: String,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -65,10 +110,117 @@ fn main() -> anyhow::Result<()> {
             let report = Report::new(&file, &dataset, &split, seed, val_fraction, &PromptConfig::new(k_examples));
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
+        Command::Train { config, out, resume } => train(&config, out, resume)?,
+        Command::Plot { run_dir, out } => {
+            let rows = rl::metrics::read(&run_dir.join(rl::trainer::METRICS_FILE))?;
+            let out = out.unwrap_or_else(|| run_dir.join("curves.png"));
+            rl::plot::draw(&rows, &out)?;
+            eprintln!("wrote {}", out.display());
+        }
+        Command::Merge { base, adapter, out, dtype } => {
+            let dtype = if dtype == "bf16" { DType::BF16 } else { DType::F32 };
+            model::merge::merge(&base, &adapter, &out, dtype)?;
+            eprintln!("wrote {}", out.display());
+        }
     }
     Ok(())
 }
 
+fn train(config_path: &Path, out: Option<PathBuf>, resume: bool) -> anyhow::Result<()> {
+    let config = TrainConfig::load(config_path)?;
+    let run_dir = out.unwrap_or_else(|| {
+        let name = config_path.file_stem().map_or("run".into(), |stem| stem.to_string_lossy().into_owned());
+        PathBuf::from("runs").join(name)
+    });
+    let checkpoint = run_dir.join(rl::trainer::CHECKPOINT_FILE);
+    if !resume && checkpoint.exists() {
+        bail!("{} holds a run already: pass --resume to continue it, or --out another directory", run_dir.display());
+    }
+
+    let device = rl::trainer::device(&config.model.device)?;
+    let dtype = if config.model.dtype == "bf16" { DType::BF16 } else { DType::F32 };
+    let mut model = LocalModel::load(&config.model.path, dtype, &device)
+        .with_context(|| format!("loading the model {}", config.model.path.display()))?;
+    let targets: Vec<&str> = config.adapter.targets.iter().map(String::as_str).collect();
+    let base_model = config.model.path.display().to_string();
+    let adapter =
+        AdapterConfig::new(&base_model, config.adapter.r, config.adapter.alpha, config.adapter.dora, &targets);
+    model.attach_adapter(adapter, config.run.seed)?;
+
+    let dataset = Dataset::load(&config.data.file)?;
+    let split = dataset.split(config.run.seed, config.data.val_fraction)?;
+    let prompt_config = match config.data.k_examples {
+        Some(k) => PromptConfig::new(k),
+        None => PromptConfig::for_model(parameter_count(model.decoder().config())),
+    };
+    let prompts: Vec<TrainPrompt> = split
+        .train
+        .iter()
+        .map(|&index| {
+            let example = &dataset.examples[index];
+            TrainPrompt { text: example.prompt(&prompt_config), reference: example.reference.clone() }
+        })
+        .collect();
+    eprintln!(
+        "{} training prompts ({} held out), {} worked example(s) a prompt; run directory {}",
+        prompts.len(),
+        split.validation.len(),
+        prompt_config.k_examples,
+        run_dir.display()
+    );
+
+    let reward = MigrationReward::new(config.data.reward);
+    let steps = config.optimizer.steps;
+    let mut trainer = Trainer::new(config.clone(), &model, reward, prompts, &run_dir)?;
+    if resume {
+        trainer.resume()?;
+        eprintln!("resumed after step {}", trainer.step());
+    } else {
+        rl::checkpoint::write_atomically(&run_dir.join("config.toml"), toml::to_string(&config)?.as_bytes())?;
+    }
+    trainer.run_until(steps, true)?;
+    let adapter_dir = run_dir.join("adapter");
+    model.save_adapter(&adapter_dir)?;
+    eprintln!("wrote the adapter to {}", adapter_dir.display());
+    Ok(())
+}
+
+/// The base model's parameters, from its shape: what decides the default
+/// number of worked examples, as in serving.
+fn parameter_count(config: &model::config::Config) -> u64 {
+    let (hidden, kv) = (config.hidden_size as u64, (config.num_key_value_heads * config.head_dim()) as u64);
+    let attention = 2 * hidden * hidden + 2 * hidden * kv;
+    let mlp = 3 * hidden * config.intermediate_size as u64;
+    let embeddings = config.vocab_size as u64 * hidden * if config.tie_word_embeddings { 1 } else { 2 };
+    embeddings + config.num_hidden_layers as u64 * (attention + mlp + 2 * hidden) + hidden
+}
+
 fn read(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smollm2_135m_counts_its_published_parameters() {
+        let config = model::config::Config {
+            vocab_size: 49_152,
+            hidden_size: 576,
+            intermediate_size: 1536,
+            num_hidden_layers: 30,
+            num_attention_heads: 9,
+            num_key_value_heads: 3,
+            rms_norm_eps: 1e-5,
+            rope_theta: 100_000.0,
+            max_position_embeddings: 8192,
+            tie_word_embeddings: true,
+            attention_bias: false,
+        };
+        // 49,152·576 tied embeddings + 30 layers of (2·576² + 2·576·192
+        // attention, 3·576·1536 MLP, two norms) + the final norm.
+        assert_eq!(parameter_count(&config), 134_515_008);
+        assert_eq!(PromptConfig::for_model(parameter_count(&config)).k_examples, 1);
+    }
 }

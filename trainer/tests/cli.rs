@@ -100,3 +100,50 @@ fn data_rejects_a_bad_fraction() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("validation fraction"));
 }
+
+#[test]
+fn train_names_an_unknown_config_key_before_loading_anything() {
+    let folder = tempfile::tempdir().unwrap();
+    let config = folder.path().join("run.toml");
+    std::fs::write(&config, "[rollout]\ngroup_size = 4\ntemprature = 0.7\n").unwrap();
+    let out = folder.path().join("run");
+    let output = run(&["train", "--config", config.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("temprature") && stderr.contains("run.toml"), "{stderr}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn train_refuses_to_start_over_a_run_without_resume() {
+    let folder = tempfile::tempdir().unwrap();
+    let config = folder.path().join("run.toml");
+    std::fs::write(&config, "[model]\npath = \"missing.gguf\"\n").unwrap();
+    let out = folder.path().join("run");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("checkpoint.safetensors"), b"").unwrap();
+    let output = run(&["train", "--config", config.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--resume"));
+}
+
+#[test]
+fn plot_draws_a_run_s_metrics() {
+    let folder = tempfile::tempdir().unwrap();
+    let lines: Vec<String> = (1..=3)
+        .map(|step| {
+            serde_json::json!({
+                "step": step, "learning_rate": 5e-5, "reward_mean": -1.0 + step as f64, "reward_std": 0.5,
+                "reward_parts": {"format": 0.0, "correctness": -1.0}, "loss": 0.1, "kl": 0.01,
+                "clip_low": 0.0, "clip_high": 0.0, "grad_norm": 1.0, "completion_len_mean": 40.0,
+                "completion_len_max": 64, "truncated": 1, "groups": 1, "zero_variance_groups": 0,
+                "dropped_groups": 0, "tokens_per_second": 10.0, "step_seconds": 30.0
+            })
+            .to_string()
+        })
+        .collect();
+    std::fs::write(folder.path().join("metrics.jsonl"), lines.join("\n")).unwrap();
+    let output = run(&["plot", folder.path().to_str().unwrap()]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(std::fs::read(folder.path().join("curves.png")).unwrap().starts_with(b"\x89PNG"));
+}
