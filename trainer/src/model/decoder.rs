@@ -529,6 +529,28 @@ mod tests {
         }
     }
 
+    /// With the adapter on, the outputs carry the gradient graph but the
+    /// cached keys and values do not (they would keep every decoded step's
+    /// activations alive).
+    #[test]
+    fn the_cache_holds_no_gradient_graph() {
+        let mut decoder = tiny_decoder(true);
+        let config = crate::model::testing::tiny_adapter(true);
+        let mut rng = <Pcg64 as SeedableRng>::seed_from_u64(1);
+        for linear in decoder.linears_mut() {
+            linear.adapter = Some(crate::model::adapter::LowRankAdapter::init(&linear.weight, &config, &mut rng).unwrap());
+        }
+        let mut cache = KvCache::new(decoder.config());
+        let tokens = Tensor::new(&[[1u32, 2, 3]], &Device::Cpu).unwrap();
+        let positions = Tensor::new(&[[0u32, 1, 2]], &Device::Cpu).unwrap();
+        let mask = attention_mask(&[vec![true; 3]], 3, DType::F32, &Device::Cpu).unwrap();
+        let hidden = decoder.forward(&tokens, &positions, &mask, Some(&mut cache), Adapter::On).unwrap();
+        assert!(hidden.track_op());
+        for (k, v) in cache.layers.iter().flatten() {
+            assert!(!k.track_op() && !v.track_op());
+        }
+    }
+
     #[test]
     fn selected_cache_rows_continue_like_the_originals() {
         let decoder = tiny_decoder(false);
