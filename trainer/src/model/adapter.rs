@@ -182,7 +182,10 @@ impl Linear {
         if let (true, Some(adapter)) = (use_adapter, &self.adapter) {
             let dtype = self.weight.dtype();
             let low_rank = rows.matmul(&adapter.lora_a.as_tensor().to_dtype(dtype)?.t()?)?;
-            let update = (low_rank.matmul(&adapter.lora_b.as_tensor().to_dtype(dtype)?.t()?)? * adapter.scale)?;
+            // Scaling B [out, r] rather than the product keeps one fewer
+            // [tokens, out] tensor in the graph.
+            let scaled_b = (adapter.lora_b.as_tensor().to_dtype(dtype)? * adapter.scale)?;
+            let update = low_rank.matmul(&scaled_b.t()?)?;
             out = (out + update)?;
             if let Some(magnitude) = &adapter.magnitude {
                 out = out.broadcast_mul(&adapter.dora_factor(&self.weight, magnitude)?.to_dtype(dtype)?)?;
