@@ -552,5 +552,3 @@ mod smollm2_tests {
         assert!(expected.starts_with(&first_eight), "ours: {text:?}\nserver: {expected:?}");
     }
 }
-
-
