@@ -18,7 +18,7 @@ use rand::Rng;
 use rand::SeedableRng;
 use rand_pcg::Pcg64;
 
-use super::adapter::Linear;
+use super::adapter::{frozen_matmul, Linear};
 use super::config::Config;
 
 /// Tensors by their Hugging Face names (`model.layers.0.self_attn.q_proj.weight`).
@@ -362,7 +362,7 @@ impl Decoder {
         let head = self.lm_head.as_ref().unwrap_or(&self.embed_tokens);
         let mut shape = hidden.dims().to_vec();
         *shape.last_mut().expect("hidden states have a feature dimension") = self.config.vocab_size;
-        hidden.reshape(((), self.config.hidden_size))?.matmul(&head.t()?)?.to_dtype(DType::F32)?.reshape(shape)
+        frozen_matmul(&hidden.reshape(((), self.config.hidden_size))?, head)?.to_dtype(DType::F32)?.reshape(shape)
     }
 
     /// The adapters' effect folded into copies of the adapted weights
