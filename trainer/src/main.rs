@@ -136,6 +136,9 @@ fn train(config_path: &Path, out: Option<PathBuf>, resume: bool) -> anyhow::Resu
     if !resume && checkpoint.exists() {
         bail!("{} holds a run already: pass --resume to continue it, or --out another directory", run_dir.display());
     }
+    if resume {
+        same_config_as_run(&config, &run_dir)?;
+    }
 
     let device = rl::trainer::device(&config.model.device)?;
     let dtype = if config.model.dtype == "bf16" { DType::BF16 } else { DType::F32 };
@@ -182,6 +185,35 @@ fn train(config_path: &Path, out: Option<PathBuf>, resume: bool) -> anyhow::Resu
     let adapter_dir = run_dir.join("adapter");
     model.save_adapter(&adapter_dir)?;
     eprintln!("wrote the adapter to {}", adapter_dir.display());
+    Ok(())
+}
+
+/// A resumed run continues exactly only under the configuration it started
+/// with; a changed key is named rather than silently mixed in.
+fn same_config_as_run(config: &TrainConfig, run_dir: &Path) -> anyhow::Result<()> {
+    let saved_path = run_dir.join("config.toml");
+    let saved = TrainConfig::parse(&read(&saved_path)?).with_context(|| format!("in {}", saved_path.display()))?;
+    let saved: toml::Table = toml::from_str(&toml::to_string(&saved)?)?;
+    let current: toml::Table = toml::from_str(&toml::to_string(config)?)?;
+    let mut changed = Vec::new();
+    for (section, value) in &current {
+        match (value, saved.get(section)) {
+            (toml::Value::Table(keys), Some(toml::Value::Table(saved_keys))) => changed.extend(
+                keys.iter()
+                    .filter(|(key, v)| saved_keys.get(*key) != Some(v))
+                    .map(|(key, _)| format!("{section}.{key}")),
+            ),
+            (value, saved_value) if saved_value != Some(value) => changed.push(section.clone()),
+            _ => {}
+        }
+    }
+    if !changed.is_empty() {
+        bail!(
+            "the config differs from the run's {} in {}: resume with the run's config",
+            saved_path.display(),
+            changed.join(", ")
+        );
+    }
     Ok(())
 }
 

@@ -147,3 +147,26 @@ fn plot_draws_a_run_s_metrics() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(std::fs::read(folder.path().join("curves.png")).unwrap().starts_with(b"\x89PNG"));
 }
+
+#[test]
+fn resume_names_the_keys_that_changed_since_the_run_started() {
+    let folder = tempfile::tempdir().unwrap();
+    let out = folder.path().join("run");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("checkpoint.safetensors"), b"").unwrap();
+    let config = folder.path().join("run.toml");
+    std::fs::write(&config, "[model]\npath = \"/m.gguf\"\n[data]\nfile = \"/d.jsonl\"\n[rollout]\ngroup_size = 4\n")
+        .unwrap();
+    std::fs::write(
+        out.join("config.toml"),
+        "[model]\npath = \"/m.gguf\"\n[data]\nfile = \"/d.jsonl\"\n[rollout]\ngroup_size = 8\n[grpo]\nbeta = 0.1\n",
+    )
+    .unwrap();
+    let output = run(&["train", "--config", config.to_str().unwrap(), "--out", out.to_str().unwrap(), "--resume"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("rollout.group_size, grpo.beta") || stderr.contains("grpo.beta, rollout.group_size"),
+        "{stderr}"
+    );
+}

@@ -18,7 +18,7 @@ use rand::Rng;
 use rand::SeedableRng;
 use rand_pcg::Pcg64;
 
-use super::adapter::Linear;
+use super::adapter::{frozen_matmul, Linear};
 use super::config::Config;
 
 /// Tensors by their Hugging Face names (`model.layers.0.self_attn.q_proj.weight`).
@@ -362,7 +362,7 @@ impl Decoder {
         let head = self.lm_head.as_ref().unwrap_or(&self.embed_tokens);
         let mut shape = hidden.dims().to_vec();
         *shape.last_mut().expect("hidden states have a feature dimension") = self.config.vocab_size;
-        hidden.reshape(((), self.config.hidden_size))?.matmul(&head.t()?)?.to_dtype(DType::F32)?.reshape(shape)
+        frozen_matmul(&hidden.reshape(((), self.config.hidden_size))?, head)?.to_dtype(DType::F32)?.reshape(shape)
     }
 
     /// The adapters' effect folded into copies of the adapted weights
@@ -526,6 +526,28 @@ mod tests {
                 last = decoder.logits(&hidden).unwrap().squeeze(1).unwrap().to_vec2().unwrap();
             }
             assert_eq!(cache.seen(), width + 2);
+        }
+    }
+
+    /// With the adapter on, the outputs carry the gradient graph but the
+    /// cached keys and values do not (they would keep every decoded step's
+    /// activations alive).
+    #[test]
+    fn the_cache_holds_no_gradient_graph() {
+        let mut decoder = tiny_decoder(true);
+        let config = crate::model::testing::tiny_adapter(true);
+        let mut rng = <Pcg64 as SeedableRng>::seed_from_u64(1);
+        for linear in decoder.linears_mut() {
+            linear.adapter = Some(crate::model::adapter::LowRankAdapter::init(&linear.weight, &config, &mut rng).unwrap());
+        }
+        let mut cache = KvCache::new(decoder.config());
+        let tokens = Tensor::new(&[[1u32, 2, 3]], &Device::Cpu).unwrap();
+        let positions = Tensor::new(&[[0u32, 1, 2]], &Device::Cpu).unwrap();
+        let mask = attention_mask(&[vec![true; 3]], 3, DType::F32, &Device::Cpu).unwrap();
+        let hidden = decoder.forward(&tokens, &positions, &mask, Some(&mut cache), Adapter::On).unwrap();
+        assert!(hidden.track_op());
+        for (k, v) in cache.layers.iter().flatten() {
+            assert!(!k.track_op() && !v.track_op());
         }
     }
 

@@ -18,6 +18,7 @@ use crate::model::adapter::{AdapterConfig, DEFAULT_TARGET_MODULES};
 use crate::model::config::Config;
 use crate::model::decoder::{random_weights, Decoder};
 use crate::model::LocalModel;
+use crate::policy::Policy;
 
 const VOCAB: u32 = 16;
 /// Ends a completion.
@@ -195,4 +196,33 @@ fn a_nan_loss_stops_the_run_naming_the_step_and_keeps_the_checkpoint() {
     assert_eq!(std::fs::read(&checkpoint).unwrap(), saved);
     assert_eq!(trainer.params()[0].1.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap(), adapter);
     assert_eq!(trainer.step(), 2);
+}
+
+/// Every completion is worth the same: no group has an advantage.
+struct Constant;
+
+impl RewardFunction for Constant {
+    fn score(&mut self, _prompt: &TrainPrompt, _completion: &str, _tokens: &[u32]) -> Scored {
+        Scored { total: -3.0, parts: Vec::new() }
+    }
+}
+
+#[test]
+fn dynamic_sampling_drops_flat_groups_up_to_its_bound_and_skips_the_update() {
+    let folder = tempfile::tempdir().unwrap();
+    let model = tiny_model(4);
+    let mut config = toy_config(Algorithm::Dapo, 2);
+    config.dapo.max_prompt_draws = 5;
+    let before: Vec<Vec<f32>> =
+        model.trainable().iter().map(|(_, v)| v.as_tensor().flatten_all().unwrap().to_vec1().unwrap()).collect();
+    let mut trainer = Trainer::new(config, &model, Constant, prompts(), folder.path()).unwrap();
+    trainer.run_until(2, false).unwrap();
+    let rows = metrics::read(&folder.path().join(super::trainer::METRICS_FILE)).unwrap();
+    for row in &rows {
+        assert_eq!((row.groups, row.zero_variance_groups, row.dropped_groups), (0, 5, 5));
+        assert_eq!((row.loss, row.reward_mean), (None, -3.0));
+    }
+    let after: Vec<Vec<f32>> =
+        model.trainable().iter().map(|(_, v)| v.as_tensor().flatten_all().unwrap().to_vec1().unwrap()).collect();
+    assert_eq!(before, after);
 }
