@@ -10,17 +10,20 @@ The setting (the brief's): SmolLM2-135M-Instruct, DoRA r 64 / alpha 64 on
 q_proj and v_proj, one prompt x `--group` samples per step, `--new-tokens`
 new tokens (EOS ignored so both engines generate exactly that many), f32,
 `--threads` CPU threads, GRPO with the KL term (beta 0.04), one optimiser
-step per generation. The prompt is the first row of the shared training
-data rendered by recode's own prompt code (`recode-train prompt`), with one
-worked example, and given to both engines as the same text.
+step per generation, sampling at temperature 1 until EOS or the token limit
+(the mean completion lengths of both are printed: compare like with like).
+The prompt is one row of the shared training data (`--row`) rendered by
+recode's own prompt code with one worked example: recode-train trains on a
+one-row data file, and TRL gets the text `recode-train prompt` prints for
+that row.
 
 Both engines start from the same weights: the GGUF (Q4_1) dequantised to
 f32. TRL gets them as a Hugging Face directory written by transformers'
 GGUF loader (the `gguf` package); recode-train reads the GGUF itself.
 
-The reward is the format reward (cheap and the same idea in both: the
-time goes to generation and the backward pass); reward cost is not what is
-measured. The first step of each engine is a warm-up and is not counted; the
+recode-train scores with its own reward (format + ES*), TRL with the
+format reward in Python; either costs microseconds next to generation and
+the backward pass. The first step of each engine is a warm-up and is not counted; the
 median of the remaining steps is reported.
 
 Requirements: a built recode-train (`cargo build --release -p recode-train`;
@@ -64,11 +67,14 @@ def format_reward(completions, **kwargs):
 
 class StepTimer(TrainerCallback):
     def __init__(self):
-        self.times, self.started = [], None
+        self.times, self.lengths, self.started = [], [], None
     def on_step_begin(self, *a, **k):
         self.started = time.perf_counter()
     def on_step_end(self, *a, **k):
         self.times.append(time.perf_counter() - self.started)
+    def on_log(self, args, state, control, logs=None, **k):
+        if logs and "completions/mean_length" in logs:
+            self.lengths.append(float(logs["completions/mean_length"]))
 
 config = GRPOConfig(
     output_dir=args["out"], use_cpu=True, bf16=False, fp16=False,
@@ -76,7 +82,6 @@ config = GRPOConfig(
     generation_batch_size=args["group"], max_completion_length=args["new_tokens"],
     temperature=1.0, beta=0.04, num_iterations=1, learning_rate=5e-5,
     max_steps=args["steps"] + 1, logging_steps=1, save_strategy="no", report_to=[],
-    generation_kwargs={"min_new_tokens": args["new_tokens"]},
     dataloader_num_workers=0, seed=0,
 )
 peft = LoraConfig(r=args["rank"], lora_alpha=args["rank"], target_modules=["q_proj", "v_proj"],
@@ -85,7 +90,7 @@ timer = StepTimer()
 trainer = GRPOTrainer(model=model, reward_funcs=format_reward, args=config, train_dataset=dataset,
                       processing_class=tokenizer, peft_config=peft, callbacks=[timer])
 trainer.train()
-print(json.dumps({"step_seconds": timer.times}))
+print(json.dumps({"step_seconds": timer.times, "completion_lengths": timer.lengths}))
 """
 
 CONVERT_SNIPPET = r"""
@@ -149,17 +154,46 @@ def trl_steps(py, hf_dir, prompt_file, a):
         env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads),
                    TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
         res = run([str(py), "-c", TRL_SNIPPET, json.dumps(params)], capture_output=True, text=True, env=env)
-        line = [l for l in res.stdout.splitlines() if l.startswith("{")][-1]
-        return json.loads(line)["step_seconds"][1:]
+        result = json.loads([l for l in res.stdout.splitlines() if l.startswith("{")][-1])
+        return result["step_seconds"][1:], result["completion_lengths"][1:]
 
 
-def recode_steps(trainer, model, prompt_file, a):
+def recode_steps(trainer, model, data_file, a):
+    """`recode-train train` on the one-row data file: `--steps` + 1 steps of
+    one prompt x `--group` samples; step times and lengths from metrics.jsonl."""
     with tempfile.TemporaryDirectory() as out:
-        res = run([str(trainer), "bench-step", "--model", str(model), "--prompt-file", str(prompt_file),
-                   "--steps", str(a.steps + 1), "--group", str(a.group), "--new-tokens", str(a.new_tokens),
-                   "--rank", str(a.rank), "--targets", "q_proj,v_proj", "--json"],
-                  capture_output=True, text=True, env=dict(os.environ, RAYON_NUM_THREADS=str(a.threads)))
-        return json.loads(res.stdout)["step_seconds"][1:]
+        config = Path(out) / "bench.toml"
+        config.write_text(f"""algorithm = "grpo"
+[model]
+path = "{model}"
+[adapter]
+dora = true
+r = {a.rank}
+alpha = {a.rank}
+targets = ["q_proj", "v_proj"]
+[data]
+file = "{data_file}"
+val_fraction = 0.0
+k_examples = 1
+[rollout]
+group_size = {a.group}
+prompts_per_step = 1
+temperature = 1.0
+max_new_tokens = {a.new_tokens}
+[grpo]
+beta = 0.04
+[optimizer]
+steps = {a.steps + 1}
+warmup_steps = 0
+grad_accumulation = {a.accumulation}
+[run]
+checkpoint_every = 1000
+""", encoding="utf-8")
+        run_dir = Path(out) / "run"
+        run([str(trainer), "train", "--config", str(config), "--out", str(run_dir)],
+            env=dict(os.environ, RAYON_NUM_THREADS=str(a.threads)), stdout=subprocess.DEVNULL)
+        rows = [json.loads(l) for l in (run_dir / "metrics.jsonl").read_text().splitlines() if l.strip()]
+        return [r["step_seconds"] for r in rows][1:], [r["completion_len_mean"] for r in rows][1:]
 
 
 def main():
@@ -172,6 +206,9 @@ def main():
     p.add_argument("--model", help="GGUF (default: the fetched default model)")
     p.add_argument("--python", help="a python with torch/transformers/trl/peft/gguf/datasets")
     p.add_argument("--recode-train")
+    p.add_argument("--row", type=int, default=0, help="the training row (line) to use as the prompt")
+    p.add_argument("--accumulation", type=int, default=8,
+                   help="recode-train's backward micro-batches per step (memory; the same work)")
     a = p.parse_args()
 
     model = Path(a.model) if a.model else default_model()
@@ -181,19 +218,22 @@ def main():
     hf_dir = WORK / "smollm2-hf-f32"
     if not (hf_dir / "config.json").exists():
         run([str(py), "-c", CONVERT_SNIPPET, str(model.parent), model.name, str(hf_dir)])
+    data_file = WORK / "grpo-row.jsonl"
+    data_file.write_text(DATA.read_text(encoding="utf-8").splitlines()[a.row] + "\n", encoding="utf-8")
     prompt_file = WORK / "grpo-prompt.txt"
-    prompt = subprocess.run([str(trainer), "prompt", "--file", str(DATA), "--row", "0", "--k-examples", "1"],
+    prompt = subprocess.run([str(trainer), "prompt", "--file", str(data_file), "--k-examples", "1"],
                             check=True, capture_output=True, text=True).stdout
     prompt_file.write_text(prompt, encoding="utf-8")
 
-    recode = recode_steps(trainer, model, prompt_file, a)
-    trl = trl_steps(py, hf_dir, prompt_file, a)
+    recode, recode_lengths = recode_steps(trainer, model, data_file, a)
+    trl, trl_lengths = trl_steps(py, hf_dir, prompt_file, a)
     r, t = statistics.median(recode), statistics.median(trl)
     print(json.dumps({
         "setting": {"threads": a.threads, "group": a.group, "new_tokens": a.new_tokens, "rank": a.rank,
                     "targets": ["q_proj", "v_proj"], "dora": True, "dtype": "f32", "timed_steps": a.steps},
         "recode_train_seconds_per_step": r, "trl_seconds_per_step": t,
         "recode_steps": recode, "trl_steps": trl,
+        "recode_completion_lengths": recode_lengths, "trl_completion_lengths": trl_lengths,
         "speedup_vs_trl": t / r,
     }, indent=2))
 

@@ -44,6 +44,19 @@ enum Command {
         #[arg(long, default_value = "es-star")]
         kind: RewardKind,
     },
+    /// Print the prompt the model is given for one row of a training file,
+    /// rendered by the server's own prompt code (what training and serving
+    /// both send).
+    Prompt {
+        #[arg(long)]
+        file: PathBuf,
+        /// The row's 1-based line in the file (default: the first kept row).
+        #[arg(long)]
+        line: Option<usize>,
+        /// Worked examples before the task.
+        #[arg(long, default_value_t = 1)]
+        k_examples: usize,
+    },
     /// Load a training file (ReCode's train.jsonl schema) and print, as JSON,
     /// what was kept and dropped and why, per library, and the split.
     Data {
@@ -109,6 +122,20 @@ fn main() -> anyhow::Result<()> {
             let split = dataset.split(seed, val_fraction)?;
             let report = Report::new(&file, &dataset, &split, seed, val_fraction, &PromptConfig::new(k_examples));
             println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        Command::Prompt { file, line, k_examples } => {
+            let dataset = Dataset::load(&file)?;
+            let example = match line {
+                None => dataset.examples.first().with_context(|| format!("{}: no row is kept", file.display()))?,
+                Some(line) => match dataset.examples.iter().find(|e| e.line == line) {
+                    Some(example) => example,
+                    None => match dataset.dropped.iter().find(|d| d.line == line) {
+                        Some(dropped) => bail!("{}:{line}: the row is dropped ({:?}: {})", file.display(), dropped.reason, dropped.detail),
+                        None => bail!("{}:{line}: no such row", file.display()),
+                    },
+                },
+            };
+            print!("{}", recode::vocab::render_prompt(&example.task, &PromptConfig::new(k_examples)));
         }
         Command::Train { config, out, resume } => train(&config, out, resume)?,
         Command::Plot { run_dir, out } => {

@@ -170,3 +170,21 @@ fn resume_names_the_keys_that_changed_since_the_run_started() {
         "{stderr}"
     );
 }
+
+#[test]
+fn prompt_prints_what_the_model_is_given() {
+    let file = fixture("mini.jsonl");
+    let output = run(&["prompt", "--file", file.to_str().unwrap(), "--line", "3", "--k-examples", "0"]);
+    assert!(output.status.success(), "stderr: {}", String::from_utf8_lossy(&output.stderr));
+    let prompt = String::from_utf8(output.stdout).unwrap();
+    assert!(prompt.starts_with("<|im_start|>system\n"), "{prompt}");
+    assert!(prompt.contains("Library: pandas\nTarget version: 2.0.0\n"), "canonical name, no operator: {prompt}");
+    assert!(prompt.contains("Series.iteritems was removed; use Series.items."), "{prompt}");
+    assert!(prompt.ends_with("<|im_start|>assistant\nLet me solve this step by step.\n<think>"), "{prompt}");
+    assert_eq!(prompt.matches("<|im_start|>user").count(), 1, "no worked example with --k-examples 0");
+
+    let output = run(&["prompt", "--file", file.to_str().unwrap(), "--line", "6"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("mini.jsonl:6: the row is dropped"), "{stderr}");
+}

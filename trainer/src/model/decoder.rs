@@ -14,9 +14,6 @@ use std::collections::HashMap;
 
 use anyhow::Context;
 use candle_core::{DType, Device, Tensor, D};
-use rand::Rng;
-use rand::SeedableRng;
-use rand_pcg::Pcg64;
 
 use super::adapter::{frozen_matmul, Linear};
 use super::config::Config;
@@ -94,6 +91,7 @@ impl KvCache {
     }
 
     /// Tokens cached per sequence (padding included).
+    #[cfg(test)]
     pub fn seen(&self) -> usize {
         self.layers.first().and_then(|l| l.as_ref()).map_or(0, |(k, _)| k.dim(2).unwrap_or(0))
     }
@@ -400,7 +398,11 @@ impl Decoder {
 /// Random weights for `config`, for tests of code that needs a model but
 /// not a trained one (the Qwen2 path, the RL loop): uniform in ±1/√fan-in
 /// like PyTorch's default initialisation, norms near 1.
+#[cfg(test)]
 pub fn random_weights(config: &Config, seed: u64, device: &Device) -> candle_core::Result<Weights> {
+    use rand::{Rng, SeedableRng};
+    use rand_pcg::Pcg64;
+
     let mut rng = Pcg64::seed_from_u64(seed);
     let mut uniform = |shape: &[usize], bound: f64| -> candle_core::Result<Tensor> {
         let values: Vec<f32> = (0..shape.iter().product()).map(|_| rng.random_range(-bound..bound) as f32).collect();
@@ -441,6 +443,9 @@ pub fn random_weights(config: &Config, seed: u64, device: &Device) -> candle_cor
 
 #[cfg(test)]
 mod tests {
+    use rand::SeedableRng;
+    use rand_pcg::Pcg64;
+
     use super::*;
 
     fn tiny_decoder(qwen2: bool) -> Decoder {

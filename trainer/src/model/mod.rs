@@ -49,16 +49,9 @@ impl LocalModel {
         &self.decoder
     }
 
-    pub fn tokenizer(&self) -> &Tokenizer {
-        &self.tokenizer
-    }
-
+    #[cfg(test)]
     pub fn end_ids(&self) -> &[u32] {
         &self.end_ids
-    }
-
-    pub fn adapter_config(&self) -> Option<&AdapterConfig> {
-        self.adapter_config.as_ref()
     }
 
     /// Puts a fresh adapter (B = 0: the model is unchanged) on every
