@@ -82,6 +82,9 @@ config = GRPOConfig(
     generation_batch_size=args["group"], max_completion_length=args["new_tokens"],
     temperature=1.0, beta=0.04, num_iterations=1, learning_rate=5e-5,
     max_steps=args["steps"] + 1, logging_steps=1, save_strategy="no", report_to=[],
+    # Checkpointing turns the KV cache off during generation (every token
+    # recomputes the whole prefix); recode-train keeps its cache, so must TRL.
+    gradient_checkpointing=False,
     dataloader_num_workers=0, seed=0,
 )
 peft = LoraConfig(r=args["rank"], lora_alpha=args["rank"], target_modules=["q_proj", "v_proj"],
