@@ -12,6 +12,8 @@ mod prefilter;
 mod scope;
 mod visit;
 
+use std::sync::Arc;
+
 use tree_sitter::Parser;
 
 use crate::env::Versions;
@@ -21,13 +23,14 @@ pub use decode::{decode_python_source, DecodeError};
 pub use finding::{Finding, Severity};
 pub use imports::imported_modules;
 pub use lines::{ColumnUnit, LineIndex, Position};
+pub use prefilter::Prefilter;
 
 /// Detection bound to one catalog. Cheap to share between threads; each
 /// thread brings its own `Parser` (see [`new_parser`]).
 pub struct Analyzer<'c> {
     catalog: &'c Catalog,
     /// Rejects files that cannot contain a finding before they are parsed.
-    prefilter: Option<prefilter::Prefilter>,
+    prefilter: Option<Arc<Prefilter>>,
 }
 
 /// A tree-sitter parser set up for Python.
@@ -41,7 +44,19 @@ pub fn new_parser() -> Parser {
 
 impl<'c> Analyzer<'c> {
     pub fn new(catalog: &'c Catalog) -> Self {
-        Analyzer { catalog, prefilter: prefilter::Prefilter::new(catalog) }
+        Analyzer { catalog, prefilter: Prefilter::new(catalog).map(Arc::new) }
+    }
+
+    /// An analyzer for `catalog` reusing the prefilter of an earlier one for
+    /// the same catalog ([`Analyzer::prefilter`]): building it (automata
+    /// over every catalog name) costs more than analysing a large file, so
+    /// a caller that analyses one file at a time keeps it.
+    pub fn with_prefilter(catalog: &'c Catalog, prefilter: Option<Arc<Prefilter>>) -> Self {
+        Analyzer { catalog, prefilter }
+    }
+
+    pub fn prefilter(&self) -> Option<Arc<Prefilter>> {
+        self.prefilter.clone()
     }
 
     pub fn catalog(&self) -> &'c Catalog {

@@ -15,7 +15,7 @@ use tower_lsp_server::ls_types::{
 
 use super::diagnostics::{lsp_range, to_diagnostic};
 use super::server::Analysis;
-use crate::analysis::{new_parser, Analyzer, ColumnUnit};
+use crate::analysis::{new_parser, ColumnUnit};
 use crate::migrate::{fix_finding, migrate_source, Edit, MigrateOptions};
 
 /// The command behind "Migrate with local model".
@@ -99,7 +99,7 @@ pub fn code_actions(
     model_fixes: bool,
 ) -> Vec<CodeActionOrCommand> {
     let project = &analysis.project;
-    let analyzer = Analyzer::new(&project.catalog);
+    let analyzer = project.analyzer();
     let versions = &project.resolution.versions;
     let text = analysis.document.text();
     let mut parser = new_parser();

@@ -12,17 +12,28 @@ use tokio::sync::OnceCell;
 use super::config::Settings;
 use crate::cli::check;
 use crate::env::{self, ProcessEnv, ResolveOptions, Resolution};
+use crate::analysis::{Analyzer, Prefilter};
 use crate::knowledge::Catalog;
 
 pub struct Project {
     pub resolution: Resolution,
     pub catalog: Catalog,
+    /// The analysis prefilter of `catalog`, built once per load rather than
+    /// on every change (see [`Project::analyzer`]).
+    prefilter: Option<Arc<Prefilter>>,
     /// Counts loads across all projects; a later load of a root counts
     /// higher, so results from an older load can be told apart.
     pub generation: u64,
     /// What the user should hear about (unreadable project files, a bad
     /// catalog directory).
     pub problems: Vec<String>,
+}
+
+impl Project {
+    /// An analyzer for the project's catalog.
+    pub fn analyzer(&self) -> Analyzer<'_> {
+        Analyzer::with_prefilter(&self.catalog, self.prefilter.clone())
+    }
 }
 
 /// The project root of a file: the nearest ancestor with a project marker
@@ -63,7 +74,8 @@ pub fn load(root: &Path, settings: &Settings, bundled: &Catalog, generation: u64
         }
     };
     problems.extend(resolution.problems.iter().map(ToString::to_string));
-    Project { resolution, catalog, generation, problems }
+    let prefilter = Analyzer::new(&catalog).prefilter();
+    Project { resolution, catalog, prefilter, generation, problems }
 }
 
 /// The loaded projects by root. Each root loads once, however many

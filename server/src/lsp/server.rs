@@ -22,7 +22,7 @@ use super::document::Document;
 use super::hover;
 use super::projects::{self, Project, Projects};
 use super::watcher::Watcher;
-use crate::analysis::{new_parser, Analyzer, ColumnUnit, Finding};
+use crate::analysis::{new_parser, ColumnUnit, Finding};
 use crate::knowledge::notes::{NoteQuery, NotesConfig, ReleaseNotes, Retrieved, DEFAULT_BUDGET_CHARS};
 use crate::knowledge::Catalog;
 use crate::migrate::{fix_finding_with_model, ModelCandidates};
@@ -188,7 +188,7 @@ impl State {
         let project = self.project_for(client, path.as_ref()).await?;
         let settings = self.settings();
         let analysis = tokio::task::spawn_blocking(move || {
-            let analyzer = Analyzer::new(&project.catalog);
+            let analyzer = project.analyzer();
             let findings = analyzer.analyze(&mut new_parser(), document.text(), &project.resolution.versions);
             let shown = findings.iter().map(|f| settings.shows(&f.library)).collect();
             Analysis { document, project, findings, shown, severity: settings.severity.clone() }
@@ -635,7 +635,7 @@ impl Backend {
                 cancel: task_cancel,
             };
             let project = &analysis.project;
-            let analyzer = Analyzer::new(&project.catalog);
+            let analyzer = project.analyzer();
             fix_finding_with_model(
                 &analyzer,
                 &mut new_parser(),
