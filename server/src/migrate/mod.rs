@@ -24,7 +24,7 @@ use crate::env::Versions;
 
 pub use edit::{Edit, EditSet};
 pub use fix::{plan, FileContext, Fix, Plan};
-pub use model_fix::{migration_task, ModelCandidates, NotesFn};
+pub use model_fix::{ModelCandidates, NotesFn};
 pub use syntax::Imports;
 pub use unit::{select_range, MigrationUnit};
 pub use validate::{validate, Baseline, Candidate, Target, Validated};

@@ -32,7 +32,7 @@ pub struct ModelCandidates<'a> {
 
 impl ModelCandidates<'_> {
     /// The prompt the model is given for `task`.
-    pub fn prompt_for(&self, task: &ModelTask) -> String {
+    fn prompt_for(&self, task: &ModelTask) -> String {
         render_prompt(&migration_task(task, (self.notes)(task.finding)), &self.prompt)
     }
 }
@@ -73,7 +73,7 @@ impl CandidateSource for ModelCandidates<'_> {
 /// The words of the task for one finding: the library, the version the code
 /// must run on, what changed (the finding, the catalog's note, the release
 /// notes) and the code with the imports it uses.
-pub fn migration_task(task: &ModelTask, release_notes: Option<String>) -> MigrationTask {
+fn migration_task(task: &ModelTask, release_notes: Option<String>) -> MigrationTask {
     let finding = task.finding;
     let library = canonical_library(&finding.library).unwrap_or_else(|_| finding.library.clone());
     let target_version = finding
