@@ -369,6 +369,22 @@ impl Generator for ScriptedGenerator {
     }
 }
 
+fn no_notes(_: &Finding) -> Option<String> {
+    None
+}
+
+/// Model candidates from `generator` with no worked example, default
+/// sampling and no release notes.
+fn without_notes(generator: &ScriptedGenerator) -> ModelCandidates<'_> {
+    ModelCandidates {
+        generator,
+        prompt: PromptConfig::new(0),
+        sampling: SamplingParams::default(),
+        notes: &no_notes,
+        cancel: CancelToken::new(),
+    }
+}
+
 #[test]
 fn model_candidates_prompt_with_the_notes_and_parse_the_answer() {
     let source = "import pandas as pd\ndf = pd.read_csv('x')\nout = df.append(df)\n";
@@ -409,14 +425,7 @@ fn model_candidates_prompt_with_the_notes_and_parse_the_answer() {
 fn model_answers_without_code_say_why() {
     let source = "import pandas as pd\ndf = pd.read_csv('x')\nout = df.append(df)\n";
     let generator = ScriptedGenerator { completions: vec!["\nthinking forever"], calls: Mutex::new(Vec::new()) };
-    let notes = |_: &Finding| None;
-    let model = ModelCandidates {
-        generator: &generator,
-        prompt: PromptConfig::new(0),
-        sampling: SamplingParams::default(),
-        notes: &notes,
-        cancel: CancelToken::new(),
-    };
+    let model = without_notes(&generator);
     let catalog = catalog();
     let analyzer = Analyzer::new(&catalog);
     let options = MigrateOptions { model: Some(&model), samples: 1, ..MigrateOptions::default() };
@@ -462,14 +471,7 @@ fn an_answer_cut_at_its_closing_tag_is_complete() {
         completions: vec!["\nconcat\n</think>\n<answer>\n```python\nout = pd.concat([df, df])\n```\n"],
         calls: Mutex::new(Vec::new()),
     };
-    let notes = |_: &Finding| None;
-    let model = ModelCandidates {
-        generator: &generator,
-        prompt: PromptConfig::new(0),
-        sampling: SamplingParams::default(),
-        notes: &notes,
-        cancel: CancelToken::new(),
-    };
+    let model = without_notes(&generator);
     let result = migrate_with(&catalog(), &versions(), source, Some(&model));
     assert_eq!(result.outcomes[0].outcome, Outcome::FixedByModel, "{:?}", result.outcomes[0].reason);
 }
