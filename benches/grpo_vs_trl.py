@@ -210,7 +210,7 @@ def main():
     p.add_argument("--python", help="a python with torch/transformers/trl/peft/gguf/datasets")
     p.add_argument("--recode-train")
     p.add_argument("--row", type=int, default=0, help="the training row (line) to use as the prompt")
-    p.add_argument("--accumulation", type=int, default=8,
+    p.add_argument("--accumulation", type=int, default=1,
                    help="recode-train's backward micro-batches per step (memory; the same work)")
     a = p.parse_args()
 

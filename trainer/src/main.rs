@@ -18,6 +18,7 @@ use recode::vocab::{PromptConfig, RewardKind, Scorer};
 use data::{Dataset, Report};
 use model::adapter::AdapterConfig;
 use model::LocalModel;
+use policy::Policy;
 use rl::config::TrainConfig;
 use rl::reward::{MigrationReward, TrainPrompt};
 use rl::trainer::Trainer;
@@ -183,7 +184,7 @@ fn train(config_path: &Path, out: Option<PathBuf>, resume: bool) -> anyhow::Resu
         Some(k) => PromptConfig::new(k),
         None => PromptConfig::for_model(parameter_count(model.decoder().config())),
     };
-    let prompts: Vec<TrainPrompt> = split
+    let mut prompts: Vec<TrainPrompt> = split
         .train
         .iter()
         .map(|&index| {
@@ -191,6 +192,16 @@ fn train(config_path: &Path, out: Option<PathBuf>, resume: bool) -> anyhow::Resu
             TrainPrompt { text: example.prompt(&prompt_config), reference: example.reference.clone() }
         })
         .collect();
+    if let Some(limit) = config.data.max_prompt_tokens {
+        let before = prompts.len();
+        let mut lengths = Vec::with_capacity(before);
+        for prompt in &prompts {
+            lengths.push(model.encode(&prompt.text)?.len());
+        }
+        let mut length = lengths.into_iter();
+        prompts.retain(|_| length.next().is_some_and(|tokens| tokens <= limit));
+        eprintln!("left out {} of {before} prompts longer than {limit} tokens (data.max_prompt_tokens)", before - prompts.len());
+    }
     eprintln!(
         "{} training prompts ({} held out), {} worked example(s) a prompt; run directory {}",
         prompts.len(),
@@ -209,9 +220,7 @@ fn train(config_path: &Path, out: Option<PathBuf>, resume: bool) -> anyhow::Resu
         rl::checkpoint::write_atomically(&run_dir.join("config.toml"), toml::to_string(&config)?.as_bytes())?;
     }
     trainer.run_until(steps, true)?;
-    let adapter_dir = run_dir.join("adapter");
-    model.save_adapter(&adapter_dir)?;
-    eprintln!("wrote the adapter to {}", adapter_dir.display());
+    eprintln!("the adapter is in {}", run_dir.join(rl::trainer::ADAPTER_DIR).display());
     Ok(())
 }
 

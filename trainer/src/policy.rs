@@ -3,6 +3,8 @@
 //! adapters (`crate::model`) implements it; the loop (`crate::rl`) only
 //! sees this trait, so losses and run state are tested apart from the model.
 
+use std::path::Path;
+
 use candle_core::{Tensor, Var};
 use rand_pcg::Pcg64;
 
@@ -48,4 +50,6 @@ pub trait Policy {
     /// The trainable adapter parameters, named as PEFT names them in
     /// `adapter_model.safetensors`, in a stable order.
     fn trainable(&self) -> Vec<(String, Var)>;
+    /// Writes the adapter in PEFT's on-disk format into `dir`.
+    fn save_adapter(&self, dir: &Path) -> anyhow::Result<()>;
 }

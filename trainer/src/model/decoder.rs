@@ -78,16 +78,32 @@ impl Rope {
 }
 
 /// Keys and values of the tokens seen so far, per layer:
-/// `[batch, kv_heads, seen, head_dim]`. For decoding only: it holds no
-/// gradient graph.
+/// `[batch, kv_heads, seen, head_dim]`.
 #[derive(Clone)]
 pub struct KvCache {
     layers: Vec<Option<(Tensor, Tensor)>>,
+    /// Whether the cached keys and values keep their gradient graph.
+    differentiable: bool,
 }
 
 impl KvCache {
+    /// A cache for decoding: it holds no gradient graph, since with the
+    /// adapter's vars in the graph every cached step would otherwise keep
+    /// all of its activations alive.
     pub fn new(config: &Config) -> KvCache {
-        KvCache { layers: vec![None; config.num_hidden_layers] }
+        KvCache { layers: vec![None; config.num_hidden_layers], differentiable: false }
+    }
+
+    /// A cache for scoring a shared prompt once and its completions after
+    /// it: gradients flow from the completions back through the cached
+    /// keys and values into the prompt's pass.
+    pub fn differentiable(config: &Config) -> KvCache {
+        KvCache { differentiable: true, ..KvCache::new(config) }
+    }
+
+    fn store(&mut self, layer: usize, k: &Tensor, v: &Tensor) {
+        self.layers[layer] =
+            Some(if self.differentiable { (k.clone(), v.clone()) } else { (k.detach(), v.detach()) });
     }
 
     /// Tokens cached per sequence (padding included).
@@ -110,7 +126,7 @@ impl KvCache {
                 None => Ok(None),
             })
             .collect::<candle_core::Result<_>>()?;
-        Ok(KvCache { layers })
+        Ok(KvCache { layers, differentiable: self.differentiable })
     }
 }
 
@@ -156,35 +172,31 @@ impl Attention {
         })
     }
 
+    /// The attention output and the keys and values of every position so
+    /// far (`past`'s and `x`'s), for the cache.
     fn forward(
         &self,
         x: &Tensor,
         rope: &Rope,
         mask: &Tensor,
-        cache: Option<&mut Option<(Tensor, Tensor)>>,
+        past: Option<&(Tensor, Tensor)>,
         adapter: LayerAdapter,
-    ) -> candle_core::Result<Tensor> {
+    ) -> candle_core::Result<(Tensor, (Tensor, Tensor))> {
         let (batch, seq, _) = x.dims3()?;
         let heads = |t: Tensor, n: usize| t.reshape((batch, seq, n, self.head_dim))?.transpose(1, 2)?.contiguous();
         let q = rope.apply(&heads(adapter.project(&self.q_proj, 0, x)?, self.num_heads)?)?;
         let mut k = rope.apply(&heads(adapter.project(&self.k_proj, 1, x)?, self.num_kv_heads)?)?;
         let mut v = heads(adapter.project(&self.v_proj, 2, x)?, self.num_kv_heads)?;
-        if let Some(cache) = cache {
-            if let Some((past_k, past_v)) = cache.as_ref() {
-                k = Tensor::cat(&[past_k, &k], 2)?;
-                v = Tensor::cat(&[past_v, &v], 2)?;
-            }
-            // Detached: the cache serves decoding, never training, and with
-            // the adapter's vars in the graph every cached step would
-            // otherwise keep all of its activations alive.
-            *cache = Some((k.detach(), v.detach()));
+        if let Some((past_k, past_v)) = past {
+            k = Tensor::cat(&[past_k, &k], 2)?;
+            v = Tensor::cat(&[past_v, &v], 2)?;
         }
-        let (k, v) = (self.repeat_kv(k)?, self.repeat_kv(v)?);
+        let (keys, values) = (self.repeat_kv(k.clone())?, self.repeat_kv(v.clone())?);
         // Scaling q rather than the scores keeps one fewer [heads, seq, seq] tensor in the graph.
-        let scores = (&q / (self.head_dim as f64).sqrt())?.matmul(&k.t()?)?.broadcast_add(mask)?;
+        let scores = (&q / (self.head_dim as f64).sqrt())?.matmul(&keys.t()?)?.broadcast_add(mask)?;
         let weights = candle_nn::ops::softmax(&scores.to_dtype(DType::F32)?, D::Minus1)?.to_dtype(q.dtype())?;
-        let out = weights.matmul(&v)?.transpose(1, 2)?.reshape((batch, seq, self.num_heads * self.head_dim))?;
-        adapter.project(&self.o_proj, 3, &out)
+        let out = weights.matmul(&values)?.transpose(1, 2)?.reshape((batch, seq, self.num_heads * self.head_dim))?;
+        Ok((adapter.project(&self.o_proj, 3, &out)?, (k, v)))
     }
 
     /// Grouped-query attention: each key/value head serves `heads / kv_heads` query heads.
@@ -238,16 +250,18 @@ impl DecoderLayer {
         })
     }
 
+    /// The layer's output and its attention's keys and values (see [`Attention::forward`]).
     fn forward(
         &self,
         x: &Tensor,
         rope: &Rope,
         mask: &Tensor,
-        cache: Option<&mut Option<(Tensor, Tensor)>>,
+        past: Option<&(Tensor, Tensor)>,
         adapter: LayerAdapter,
-    ) -> candle_core::Result<Tensor> {
-        let x = (x + self.self_attn.forward(&self.input_layernorm.forward(x)?, rope, mask, cache, adapter)?)?;
-        &x + self.mlp.forward(&self.post_attention_layernorm.forward(&x)?, adapter)?
+    ) -> candle_core::Result<(Tensor, (Tensor, Tensor))> {
+        let (attention, kv) = self.self_attn.forward(&self.input_layernorm.forward(x)?, rope, mask, past, adapter)?;
+        let x = (x + attention)?;
+        Ok(((&x + self.mlp.forward(&self.post_attention_layernorm.forward(&x)?, adapter)?)?, kv))
     }
 }
 
@@ -344,13 +358,17 @@ impl Decoder {
         let rope = Rope::new(positions, self.config.head_dim(), self.config.rope_theta, self.dtype())?;
         let mut x = self.embed_tokens.index_select(&tokens.flatten_all()?, 0)?.reshape((batch, seq, self.config.hidden_size))?;
         for (i, layer) in self.layers.iter().enumerate() {
-            let layer_cache = cache.as_deref_mut().map(|c| &mut c.layers[i]);
+            let past = cache.as_deref().and_then(|c| c.layers[i].as_ref());
             let layer_adapter = match adapter {
                 Adapter::Off => LayerAdapter::Off,
                 Adapter::On => LayerAdapter::On,
                 Adapter::Folded(folded) => LayerAdapter::Folded(&folded.weights[i * PROJECTIONS_PER_LAYER..(i + 1) * PROJECTIONS_PER_LAYER]),
             };
-            x = layer.forward(&x, &rope, mask, layer_cache, layer_adapter)?;
+            let (out, (k, v)) = layer.forward(&x, &rope, mask, past, layer_adapter)?;
+            if let Some(cache) = cache.as_deref_mut() {
+                cache.store(i, &k, &v);
+            }
+            x = out;
         }
         self.norm.forward(&x)
     }

@@ -95,13 +95,6 @@ impl LocalModel {
         Ok(())
     }
 
-    /// Writes the adapter in PEFT's format (`adapter_config.json`,
-    /// `adapter_model.safetensors`).
-    pub fn save_adapter(&self, dir: &Path) -> anyhow::Result<()> {
-        let config = self.adapter_config.as_ref().context("no adapter to save")?;
-        adapter::save_adapter(dir, config, &self.trainable())
-    }
-
     fn tensor_2d(&self, values: Vec<u32>, rows: usize, cols: usize) -> candle_core::Result<Tensor> {
         Tensor::from_vec(values, (rows, cols), self.decoder.device())
     }
@@ -113,6 +106,45 @@ impl LocalModel {
         let mask = attention_mask(&vec![vec![true; position + 1]; rows], 1, self.decoder.dtype(), self.decoder.device())?;
         let hidden = self.decoder.forward(&self.tensor_2d(tokens, rows, 1)?, &self.tensor_2d(positions, rows, 1)?, &mask, Some(cache), Adapter::Folded(folded))?;
         Ok(self.decoder.logits(&hidden.squeeze(1)?)?.to_vec2()?)
+    }
+
+    /// `log π(c_k | prompt, c_<k)` of completions that share `prompt`,
+    /// `[completions, width]`, 0 past each completion's end.
+    fn group_logprobs(&self, prompt: &[u32], completions: &[&[u32]], width: usize, adapter: Adapter) -> anyhow::Result<Tensor> {
+        let device = self.decoder.device();
+        let (rows, length, hidden_size) = (completions.len(), prompt.len(), self.decoder.config().hidden_size);
+        let mut cache = KvCache::differentiable(self.decoder.config());
+        let positions: Vec<u32> = (0..length as u32).collect();
+        let mask = attention_mask(&[vec![true; length]], length, self.decoder.dtype(), device)?;
+        let hidden = self.decoder.forward(&self.tensor_2d(prompt.to_vec(), 1, length)?, &self.tensor_2d(positions, 1, length)?, &mask, Some(&mut cache), adapter)?;
+        // The prompt's last position predicts every completion's first token.
+        let mut predicting = hidden.narrow(1, length - 1, 1)?.broadcast_as((rows, 1, hidden_size))?.contiguous()?;
+        // Each completion but its last token is input; its last is only a target.
+        let inputs = width - 1;
+        if inputs > 0 {
+            let mut tokens = Vec::with_capacity(rows * inputs);
+            let mut key_valid = Vec::with_capacity(rows);
+            for completion in completions {
+                let fed = completion.len().saturating_sub(1);
+                tokens.extend(completion[..fed].iter().copied().chain(std::iter::repeat(0)).take(inputs));
+                key_valid.push((0..length + inputs).map(|j| j < length + fed).collect::<Vec<_>>());
+            }
+            let positions: Vec<u32> = (0..rows).flat_map(|_| (length..length + inputs).map(|p| p as u32)).collect();
+            let mask = attention_mask(&key_valid, inputs, self.decoder.dtype(), device)?;
+            let mut shared = cache.select_rows(&vec![0; rows])?;
+            let hidden = self.decoder.forward(&self.tensor_2d(tokens, rows, inputs)?, &self.tensor_2d(positions, rows, inputs)?, &mask, Some(&mut shared), adapter)?;
+            predicting = Tensor::cat(&[&predicting, &hidden], 1)?;
+        }
+        let logits = self.decoder.logits(&predicting.reshape((rows * width, hidden_size))?)?;
+        let targets: Vec<u32> = completions.iter().flat_map(|c| (0..width).map(|k| c.get(k).copied().unwrap_or(0))).collect();
+        let valid: Vec<f32> = completions.iter().flat_map(|c| (0..width).map(|k| if k < c.len() { 1.0 } else { 0.0 })).collect();
+        // log softmax at the target only: target logit − logsumexp; the
+        // shift by the row maximum is a constant, so it is detached.
+        let max = logits.max_keepdim(D::Minus1)?.detach();
+        let log_total = (logits.broadcast_sub(&max)?.exp()?.sum_keepdim(D::Minus1)?.log()? + max)?;
+        let picked = logits.gather(&Tensor::new(targets, device)?.unsqueeze(1)?, D::Minus1)?;
+        let valid = Tensor::from_vec(valid, (rows, width), device)?;
+        Ok((picked - log_total)?.reshape((rows, width))?.mul(&valid)?)
     }
 }
 
@@ -178,58 +210,57 @@ impl Policy for LocalModel {
         Ok(samples)
     }
 
-    /// One right-padded forward pass; the output head runs only on the
-    /// positions that predict completion tokens.
+    /// Rows that share a prompt (a GRPO group) are scored together: the
+    /// prompt runs once and its keys and values, graph and all, serve every
+    /// completion after it, so a group of G costs one prompt pass instead
+    /// of G. The output head runs only on positions that predict completion
+    /// tokens.
     fn logprobs(&self, batch: &[(&[u32], &[u32])], adapter: bool) -> anyhow::Result<TokenLogprobs> {
         let device = self.decoder.device();
         let rows = batch.len();
-        let width = batch.iter().map(|(p, c)| p.len() + c.len()).max().unwrap_or(0);
-        let completion_width = batch.iter().map(|(_, c)| c.len()).max().unwrap_or(0);
         if batch.iter().any(|(p, _)| p.is_empty()) {
             bail!("scoring needs a non-empty prompt before each completion");
         }
-        let mut mask_values = vec![0f32; rows * completion_width];
-        if completion_width == 0 {
-            let zeros = Tensor::zeros((rows, 0), DType::F32, device)?;
-            return Ok(TokenLogprobs { logprobs: zeros.clone(), mask: zeros });
+        let width = batch.iter().map(|(_, c)| c.len()).max().unwrap_or(0);
+        let mask_values: Vec<f32> =
+            batch.iter().flat_map(|(_, c)| (0..width).map(|k| if k < c.len() { 1.0 } else { 0.0 })).collect();
+        let mask = Tensor::from_vec(mask_values, (rows, width), device)?;
+        if width == 0 {
+            return Ok(TokenLogprobs { logprobs: mask.clone(), mask });
         }
-        let mut tokens = Vec::with_capacity(rows * width);
-        let mut key_valid = Vec::with_capacity(rows);
-        let mut predicting = Vec::with_capacity(rows * completion_width);
-        let mut targets = Vec::with_capacity(rows * completion_width);
-        for (row, (prompt, completion)) in batch.iter().enumerate() {
-            let length = prompt.len() + completion.len();
-            tokens.extend(prompt.iter().chain(completion.iter()).copied().chain(std::iter::repeat(0)).take(width));
-            key_valid.push((0..width).map(|j| j < length).collect::<Vec<_>>());
-            for k in 0..completion_width {
-                // Padding slots read any valid position and are masked out.
-                let (position, target) = completion.get(k).map_or((0, 0), |&t| (prompt.len() - 1 + k, t));
-                predicting.push((row * width + position) as u32);
-                targets.push(target);
-                if k < completion.len() {
-                    mask_values[row * completion_width + k] = 1.0;
-                }
+        let mut groups: Vec<(&[u32], Vec<usize>)> = Vec::new();
+        for (row, (prompt, _)) in batch.iter().enumerate() {
+            match groups.iter_mut().find(|(shared, _)| shared == prompt) {
+                Some((_, members)) => members.push(row),
+                None => groups.push((prompt, vec![row])),
             }
         }
-        let positions: Vec<u32> = (0..rows).flat_map(|_| 0..width as u32).collect();
-        let attention = attention_mask(&key_valid, width, self.decoder.dtype(), device)?;
-        let hidden = self.decoder.forward(&self.tensor_2d(tokens, rows, width)?, &self.tensor_2d(positions, rows, width)?, &attention, None, if adapter { Adapter::On } else { Adapter::Off })?;
-        let hidden = hidden.reshape((rows * width, ()))?.index_select(&Tensor::new(predicting, device)?, 0)?;
-        let logits = self.decoder.logits(&hidden)?;
-        // log softmax at the target only: target logit − logsumexp; the
-        // shift by the row maximum is a constant, so it is detached.
-        let max = logits.max_keepdim(D::Minus1)?.detach();
-        let log_total = (logits.broadcast_sub(&max)?.exp()?.sum_keepdim(D::Minus1)?.log()? + max)?;
-        let picked = logits.gather(&Tensor::new(targets, device)?.unsqueeze(1)?, D::Minus1)?;
-        let mask = Tensor::from_vec(mask_values, (rows, completion_width), device)?;
-        let logprobs = (picked - log_total)?.reshape((rows, completion_width))?.mul(&mask)?;
+        let adapter = if adapter { Adapter::On } else { Adapter::Off };
+        let mut scored = Vec::with_capacity(groups.len());
+        let mut group_order = Vec::with_capacity(rows);
+        for (prompt, members) in &groups {
+            let completions: Vec<&[u32]> = members.iter().map(|&row| batch[row].1).collect();
+            scored.push(self.group_logprobs(prompt, &completions, width, adapter)?);
+            group_order.extend(members.iter().copied());
+        }
+        let mut batch_order = vec![0u32; rows];
+        for (position, &row) in group_order.iter().enumerate() {
+            batch_order[row] = position as u32;
+        }
+        let logprobs = Tensor::cat(&scored, 0)?.index_select(&Tensor::new(batch_order, device)?, 0)?;
         // The reference pass needs no graph; dropping it frees its activations.
-        let logprobs = if adapter { logprobs } else { logprobs.detach() };
+        let logprobs = if matches!(adapter, Adapter::On) { logprobs } else { logprobs.detach() };
         Ok(TokenLogprobs { logprobs, mask })
     }
 
     fn trainable(&self) -> Vec<(String, Var)> {
         self.decoder.linears().flat_map(|l| l.adapter_vars()).collect()
+    }
+
+    /// `adapter_config.json` and `adapter_model.safetensors`.
+    fn save_adapter(&self, dir: &Path) -> anyhow::Result<()> {
+        let config = self.adapter_config.as_ref().context("no adapter to save")?;
+        adapter::save_adapter(dir, config, &self.trainable())
     }
 }
 
@@ -306,17 +337,26 @@ mod tests {
         }
     }
 
-    /// Log-softmax of each completion token from one unbatched, uncached forward pass.
-    fn reference_logprobs(model: &LocalModel, prompt: &[u32], completion: &[u32], adapter: bool) -> Vec<f32> {
+    /// Log-softmax of each completion token from one unbatched, uncached
+    /// forward pass over the whole sequence, `[completion_len]`, with its graph.
+    fn reference_logprob_tensor(model: &LocalModel, prompt: &[u32], completion: &[u32], adapter: bool) -> Tensor {
         let tokens: Vec<u32> = prompt.iter().chain(completion).copied().collect();
         let n = tokens.len();
         let input = Tensor::new(tokens.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
         let positions = Tensor::arange(0u32, n as u32, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
         let mask = attention_mask(&[vec![true; n]], n, DType::F32, &Device::Cpu).unwrap();
         let hidden = model.decoder.forward(&input, &positions, &mask, None, if adapter { Adapter::On } else { Adapter::Off }).unwrap();
-        let logits = model.decoder.logits(&hidden.squeeze(0).unwrap()).unwrap();
-        let logprobs: Vec<Vec<f32>> = candle_nn::ops::log_softmax(&logits, D::Minus1).unwrap().to_vec2().unwrap();
-        completion.iter().enumerate().map(|(k, &t)| logprobs[prompt.len() - 1 + k][t as usize]).collect()
+        let predicting = hidden.squeeze(0).unwrap().narrow(0, prompt.len() - 1, completion.len()).unwrap();
+        let logprobs = candle_nn::ops::log_softmax(&model.decoder.logits(&predicting).unwrap(), D::Minus1).unwrap();
+        let targets = Tensor::new(completion, &Device::Cpu).unwrap().unsqueeze(1).unwrap();
+        logprobs.gather(&targets, D::Minus1).unwrap().squeeze(1).unwrap()
+    }
+
+    fn reference_logprobs(model: &LocalModel, prompt: &[u32], completion: &[u32], adapter: bool) -> Vec<f32> {
+        if completion.is_empty() {
+            return Vec::new();
+        }
+        reference_logprob_tensor(model, prompt, completion, adapter).to_vec1().unwrap()
     }
 
     #[test]
@@ -401,6 +441,41 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// A GRPO group's rows share one prompt pass: each row's
+    /// log-probabilities and the summed gradients are those of scoring every
+    /// pair on its own, whatever the rows' order and lengths.
+    #[test]
+    fn rows_sharing_a_prompt_score_and_differentiate_like_each_pair_alone() {
+        let mut model = tiny_model(true, 15);
+        model.attach_adapter(tiny_adapter(true), 2).unwrap();
+        perturb(&model, 16);
+        let (shared, other): (&[u32], &[u32]) = (&[1, 2, 3, 4], &[5, 6]);
+        let pairs: [(&[u32], &[u32]); 5] =
+            [(shared, &[7, 8, 9]), (other, &[10, 11]), (shared, &[12]), (shared, &[13, 14, 15, 16]), (other, &[])];
+        for adapter in [true, false] {
+            let logprobs: Vec<Vec<f32>> = model.logprobs(&pairs, adapter).unwrap().logprobs.to_vec2().unwrap();
+            for (row, (prompt, completion)) in pairs.iter().enumerate() {
+                let expected = reference_logprobs(&model, prompt, completion, adapter);
+                for (k, value) in logprobs[row].iter().enumerate() {
+                    let want = expected.get(k).copied().unwrap_or(0.0);
+                    assert!((value - want).abs() < 1e-4, "adapter {adapter} row {row} token {k}: {value} vs {want}");
+                }
+            }
+        }
+        let together = model.logprobs(&pairs, true).unwrap().logprobs.sum_all().unwrap().backward().unwrap();
+        let alone: Vec<_> = pairs[..4]
+            .iter()
+            .map(|(prompt, completion)| reference_logprob_tensor(&model, prompt, completion, true).sum_all().unwrap().backward().unwrap())
+            .collect();
+        for (name, var) in model.trainable() {
+            let expected = alone.iter().map(|g| g.get(var.as_tensor()).unwrap().clone()).reduce(|a, b| (a + b).unwrap()).unwrap();
+            let got = together.get(var.as_tensor()).unwrap();
+            let scale = expected.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            let error = (got - &expected).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            assert!(error <= 1e-4 * (1.0 + scale), "{name}: gradients differ by {error} (scale {scale})");
         }
     }
 

@@ -74,11 +74,20 @@ pub struct DataConfig {
     /// (`recode::vocab::default_k`: 1 under ~1B parameters, else 0), as in serving.
     pub k_examples: Option<usize>,
     pub reward: RewardKind,
+    /// Prompts longer than this many tokens are left out (and counted):
+    /// scoring memory grows with the square of the prompt's length. Unset: no limit.
+    pub max_prompt_tokens: Option<usize>,
 }
 
 impl Default for DataConfig {
     fn default() -> Self {
-        DataConfig { file: PathBuf::new(), val_fraction: 0.1, k_examples: None, reward: RewardKind::EsStar }
+        DataConfig {
+            file: PathBuf::new(),
+            val_fraction: 0.1,
+            k_examples: None,
+            reward: RewardKind::EsStar,
+            max_prompt_tokens: None,
+        }
     }
 }
 

@@ -125,7 +125,7 @@ fn adapter_values(trainer: &Trainer<LocalModel, TargetShare>) -> Vec<(String, Ve
 }
 
 fn without_timing(rows: Vec<StepMetrics>) -> Vec<StepMetrics> {
-    rows.into_iter().map(|r| StepMetrics { tokens_per_second: 0.0, step_seconds: 0.0, ..r }).collect()
+    rows.into_iter().map(|r| StepMetrics { tokens_per_second: 0.0, step_seconds: 0.0, rollout_seconds: 0.0, ..r }).collect()
 }
 
 #[test]
@@ -142,6 +142,13 @@ fn a_resumed_run_ends_bit_identical_to_an_uninterrupted_one() {
         let mut trainer = Trainer::new(config.clone(), &model, TargetShare, prompts(), straight.path()).unwrap();
         trainer.run_until(steps, false).unwrap();
         let expected = adapter_values(&trainer);
+        // The run's last checkpoint wrote the adapter, in PEFT's format, beside it.
+        let adapter_dir = straight.path().join(super::trainer::ADAPTER_DIR);
+        let (_, saved) = crate::model::adapter::read_adapter(&adapter_dir, &candle_core::Device::Cpu).unwrap();
+        for (name, bits) in &expected {
+            let values = saved[name].flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            assert_eq!(&values.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), bits, "{name}");
+        }
 
         // Stopped after step 5: the last checkpoint is step 4's, and the
         // metrics of step 5 are written again by the resumed run.

@@ -41,6 +41,10 @@ pub struct StepMetrics {
     /// Completion tokens sampled per second of the whole step.
     pub tokens_per_second: f64,
     pub step_seconds: f64,
+    /// Of `step_seconds`, the time spent sampling and scoring completions;
+    /// the rest is the update (reference and policy passes, backward, AdamW).
+    #[serde(default)]
+    pub rollout_seconds: f64,
 }
 
 pub fn append(path: &Path, metrics: &StepMetrics) -> anyhow::Result<()> {

@@ -25,6 +25,9 @@ use crate::policy::{Policy, SampleParams, Sampled};
 
 pub const CHECKPOINT_FILE: &str = "checkpoint.safetensors";
 pub const METRICS_FILE: &str = "metrics.jsonl";
+/// The adapter of the last checkpoint, in PEFT's format: what `merge` and
+/// the server take.
+pub const ADAPTER_DIR: &str = "adapter";
 
 /// Distinguish the sampling stream from the data-order streams, which are
 /// all derived from the one configured seed.
@@ -140,8 +143,21 @@ impl<'p, P: Policy, R: RewardFunction> Trainer<'p, P, R> {
         Ok(())
     }
 
+    /// The run state, then the adapter beside it. The adapter is written
+    /// to a temporary folder and swapped in, so `adapter/` is always one
+    /// whole adapter.
     fn save_checkpoint(&self) -> anyhow::Result<()> {
-        checkpoint::save(&self.checkpoint_path(), &self.optimizer, &self.state)
+        checkpoint::save(&self.checkpoint_path(), &self.optimizer, &self.state)?;
+        let adapter = self.run_dir.join(ADAPTER_DIR);
+        let fresh = self.run_dir.join(format!(".{ADAPTER_DIR}.tmp"));
+        if fresh.exists() {
+            std::fs::remove_dir_all(&fresh).with_context(|| format!("removing {}", fresh.display()))?;
+        }
+        self.policy.save_adapter(&fresh)?;
+        if adapter.exists() {
+            std::fs::remove_dir_all(&adapter).with_context(|| format!("removing {}", adapter.display()))?;
+        }
+        std::fs::rename(&fresh, &adapter).with_context(|| format!("renaming {} to {}", fresh.display(), adapter.display()))
     }
 
     fn objective(&self) -> Objective {
@@ -240,6 +256,7 @@ impl<'p, P: Policy, R: RewardFunction> Trainer<'p, P, R> {
         metrics.completion_len_mean = lengths.iter().sum::<usize>() as f64 / count;
         metrics.completion_len_max = lengths.iter().copied().max().unwrap_or(0);
 
+        metrics.rollout_seconds = started.elapsed().as_secs_f64();
         if !rollouts.is_empty() {
             self.update(step, objective, &prompt_tokens, &rollouts, &mut metrics)?;
         }
