@@ -77,13 +77,61 @@ impl Rope {
     }
 }
 
-/// Keys and values of the tokens seen so far, per layer:
-/// `[batch, kv_heads, seen, head_dim]`.
+/// Keys and values of the tokens seen so far, per layer.
 #[derive(Clone)]
 pub struct KvCache {
-    layers: Vec<Option<(Tensor, Tensor)>>,
-    /// Whether the cached keys and values keep their gradient graph.
+    layers: Vec<LayerCache>,
+}
+
+/// Positions a decoding buffer has room for beyond what it must hold now:
+/// a sampling run of up to this many new tokens never reallocates.
+const DECODE_HEADROOM: usize = 256;
+
+/// One layer's keys and values, `[batch, kv_heads, capacity, head_dim]` of
+/// which the first `seen` positions are filled.
+#[derive(Clone)]
+struct LayerCache {
+    keys_values: Option<(Tensor, Tensor)>,
+    seen: usize,
+    /// Scoring: the tensors keep their gradient graph and a new block is
+    /// concatenated (capacity = seen). Decoding: detached buffers with
+    /// headroom that new positions are written into in place, so a step
+    /// costs its own tokens rather than a copy of everything before it.
     differentiable: bool,
+}
+
+impl LayerCache {
+    /// Adds the keys and values of new positions; returns those of every
+    /// position so far.
+    fn append(&mut self, k: &Tensor, v: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+        let new = k.dim(2)?;
+        if self.differentiable {
+            let (k, v) = match &self.keys_values {
+                Some((keys, values)) => (Tensor::cat(&[keys, k], 2)?, Tensor::cat(&[values, v], 2)?),
+                None => (k.clone(), v.clone()),
+            };
+            self.keys_values = Some((k.clone(), v.clone()));
+            self.seen += new;
+            return Ok((k, v));
+        }
+        let capacity = self.keys_values.as_ref().map_or(0, |(keys, _)| keys.dim(2).unwrap_or(0));
+        if self.seen + new > capacity {
+            let (batch, heads, _, dim) = k.dims4()?;
+            let grown = (self.seen + new + DECODE_HEADROOM, heads, dim);
+            let keys = Tensor::zeros((batch, grown.1, grown.0, grown.2), k.dtype(), k.device())?;
+            let values = Tensor::zeros((batch, grown.1, grown.0, grown.2), v.dtype(), v.device())?;
+            if let Some((old_keys, old_values)) = &self.keys_values {
+                keys.slice_set(&old_keys.narrow(2, 0, self.seen)?.contiguous()?, 2, 0)?;
+                values.slice_set(&old_values.narrow(2, 0, self.seen)?.contiguous()?, 2, 0)?;
+            }
+            self.keys_values = Some((keys, values));
+        }
+        let (keys, values) = self.keys_values.as_ref().expect("the buffers were just made");
+        keys.slice_set(&k.detach().contiguous()?, 2, self.seen)?;
+        values.slice_set(&v.detach().contiguous()?, 2, self.seen)?;
+        self.seen += new;
+        Ok((keys.narrow(2, 0, self.seen)?, values.narrow(2, 0, self.seen)?))
+    }
 }
 
 impl KvCache {
@@ -91,42 +139,47 @@ impl KvCache {
     /// adapter's vars in the graph every cached step would otherwise keep
     /// all of its activations alive.
     pub fn new(config: &Config) -> KvCache {
-        KvCache { layers: vec![None; config.num_hidden_layers], differentiable: false }
+        KvCache::with(config, false)
     }
 
     /// A cache for scoring a shared prompt once and its completions after
     /// it: gradients flow from the completions back through the cached
     /// keys and values into the prompt's pass.
     pub fn differentiable(config: &Config) -> KvCache {
-        KvCache { differentiable: true, ..KvCache::new(config) }
+        KvCache::with(config, true)
     }
 
-    fn store(&mut self, layer: usize, k: &Tensor, v: &Tensor) {
-        self.layers[layer] =
-            Some(if self.differentiable { (k.clone(), v.clone()) } else { (k.detach(), v.detach()) });
+    fn with(config: &Config, differentiable: bool) -> KvCache {
+        let layer = LayerCache { keys_values: None, seen: 0, differentiable };
+        KvCache { layers: vec![layer; config.num_hidden_layers] }
     }
 
     /// Tokens cached per sequence (padding included).
     #[cfg(test)]
     pub fn seen(&self) -> usize {
-        self.layers.first().and_then(|l| l.as_ref()).map_or(0, |(k, _)| k.dim(2).unwrap_or(0))
+        self.layers.first().map_or(0, |layer| layer.seen)
     }
 
     /// A cache of the given rows, in that order: `[0; n]` repeats a
     /// one-sequence prompt cache for `n` samples; dropping finished rows
     /// keeps decoding to the sequences still running.
     pub fn select_rows(&self, rows: &[u32]) -> candle_core::Result<KvCache> {
-        let Some(Some((first, _))) = self.layers.first() else { return Ok(self.clone()) };
+        let Some((first, _)) = self.layers.first().and_then(|layer| layer.keys_values.as_ref()) else {
+            return Ok(self.clone());
+        };
         let index = Tensor::new(rows, first.device())?;
         let layers = self
             .layers
             .iter()
-            .map(|layer| match layer {
-                Some((k, v)) => Ok(Some((k.index_select(&index, 0)?, v.index_select(&index, 0)?))),
-                None => Ok(None),
+            .map(|layer| {
+                let keys_values = match &layer.keys_values {
+                    Some((k, v)) => Some((k.index_select(&index, 0)?, v.index_select(&index, 0)?)),
+                    None => None,
+                };
+                Ok(LayerCache { keys_values, ..*layer })
             })
             .collect::<candle_core::Result<_>>()?;
-        Ok(KvCache { layers, differentiable: self.differentiable })
+        Ok(KvCache { layers })
     }
 }
 
@@ -172,41 +225,44 @@ impl Attention {
         })
     }
 
-    /// The attention output and the keys and values of every position so
-    /// far (`past`'s and `x`'s), for the cache.
     fn forward(
         &self,
         x: &Tensor,
         rope: &Rope,
         mask: &Tensor,
-        past: Option<&(Tensor, Tensor)>,
+        cache: Option<&mut LayerCache>,
         adapter: LayerAdapter,
-    ) -> candle_core::Result<(Tensor, (Tensor, Tensor))> {
+    ) -> candle_core::Result<Tensor> {
         let (batch, seq, _) = x.dims3()?;
         let heads = |t: Tensor, n: usize| t.reshape((batch, seq, n, self.head_dim))?.transpose(1, 2)?.contiguous();
         let q = rope.apply(&heads(adapter.project(&self.q_proj, 0, x)?, self.num_heads)?)?;
-        let mut k = rope.apply(&heads(adapter.project(&self.k_proj, 1, x)?, self.num_kv_heads)?)?;
-        let mut v = heads(adapter.project(&self.v_proj, 2, x)?, self.num_kv_heads)?;
-        if let Some((past_k, past_v)) = past {
-            k = Tensor::cat(&[past_k, &k], 2)?;
-            v = Tensor::cat(&[past_v, &v], 2)?;
-        }
-        let (keys, values) = (self.repeat_kv(k.clone())?, self.repeat_kv(v.clone())?);
+        let k = rope.apply(&heads(adapter.project(&self.k_proj, 1, x)?, self.num_kv_heads)?)?;
+        let v = heads(adapter.project(&self.v_proj, 2, x)?, self.num_kv_heads)?;
+        let (k, v) = match cache {
+            Some(cache) => cache.append(&k, &v)?,
+            None => (k, v),
+        };
+        // Grouped-query attention without copying each key/value head for
+        // its query heads: query head h reads key/value head h / groups, so
+        // the query heads of one key/value head stack into its rows.
+        let groups = self.num_heads / self.num_kv_heads;
+        let keys = k.dim(2)?;
+        let q = q.reshape((batch, self.num_kv_heads, groups * seq, self.head_dim))?;
+        let mask = if groups == 1 {
+            mask.clone()
+        } else {
+            let mask_batch = mask.dim(0)?;
+            mask.unsqueeze(2)?.broadcast_as((mask_batch, 1, groups, seq, keys))?.reshape((mask_batch, 1, groups * seq, keys))?
+        };
         // Scaling q rather than the scores keeps one fewer [heads, seq, seq] tensor in the graph.
-        let scores = (&q / (self.head_dim as f64).sqrt())?.matmul(&keys.t()?)?.broadcast_add(mask)?;
-        let weights = candle_nn::ops::softmax(&scores.to_dtype(DType::F32)?, D::Minus1)?.to_dtype(q.dtype())?;
-        let out = weights.matmul(&values)?.transpose(1, 2)?.reshape((batch, seq, self.num_heads * self.head_dim))?;
-        Ok((adapter.project(&self.o_proj, 3, &out)?, (k, v)))
-    }
-
-    /// Grouped-query attention: each key/value head serves `heads / kv_heads` query heads.
-    fn repeat_kv(&self, x: Tensor) -> candle_core::Result<Tensor> {
-        let repeats = self.num_heads / self.num_kv_heads;
-        if repeats == 1 {
-            return Ok(x);
-        }
-        let (batch, kv_heads, seq, dim) = x.dims4()?;
-        x.unsqueeze(2)?.expand((batch, kv_heads, repeats, seq, dim))?.reshape((batch, kv_heads * repeats, seq, dim))
+        let scores = (q / (self.head_dim as f64).sqrt())?.matmul(&k.t()?)?.broadcast_add(&mask)?;
+        let weights = candle_nn::ops::softmax(&scores.to_dtype(DType::F32)?, D::Minus1)?.to_dtype(v.dtype())?;
+        let out = weights
+            .matmul(&v)?
+            .reshape((batch, self.num_heads, seq, self.head_dim))?
+            .transpose(1, 2)?
+            .reshape((batch, seq, self.num_heads * self.head_dim))?;
+        adapter.project(&self.o_proj, 3, &out)
     }
 }
 
@@ -250,18 +306,16 @@ impl DecoderLayer {
         })
     }
 
-    /// The layer's output and its attention's keys and values (see [`Attention::forward`]).
     fn forward(
         &self,
         x: &Tensor,
         rope: &Rope,
         mask: &Tensor,
-        past: Option<&(Tensor, Tensor)>,
+        cache: Option<&mut LayerCache>,
         adapter: LayerAdapter,
-    ) -> candle_core::Result<(Tensor, (Tensor, Tensor))> {
-        let (attention, kv) = self.self_attn.forward(&self.input_layernorm.forward(x)?, rope, mask, past, adapter)?;
-        let x = (x + attention)?;
-        Ok(((&x + self.mlp.forward(&self.post_attention_layernorm.forward(&x)?, adapter)?)?, kv))
+    ) -> candle_core::Result<Tensor> {
+        let x = (x + self.self_attn.forward(&self.input_layernorm.forward(x)?, rope, mask, cache, adapter)?)?;
+        &x + self.mlp.forward(&self.post_attention_layernorm.forward(&x)?, adapter)?
     }
 }
 
@@ -358,17 +412,13 @@ impl Decoder {
         let rope = Rope::new(positions, self.config.head_dim(), self.config.rope_theta, self.dtype())?;
         let mut x = self.embed_tokens.index_select(&tokens.flatten_all()?, 0)?.reshape((batch, seq, self.config.hidden_size))?;
         for (i, layer) in self.layers.iter().enumerate() {
-            let past = cache.as_deref().and_then(|c| c.layers[i].as_ref());
+            let layer_cache = cache.as_deref_mut().map(|c| &mut c.layers[i]);
             let layer_adapter = match adapter {
                 Adapter::Off => LayerAdapter::Off,
                 Adapter::On => LayerAdapter::On,
                 Adapter::Folded(folded) => LayerAdapter::Folded(&folded.weights[i * PROJECTIONS_PER_LAYER..(i + 1) * PROJECTIONS_PER_LAYER]),
             };
-            let (out, (k, v)) = layer.forward(&x, &rope, mask, past, layer_adapter)?;
-            if let Some(cache) = cache.as_deref_mut() {
-                cache.store(i, &k, &v);
-            }
-            x = out;
+            x = layer.forward(&x, &rope, mask, layer_cache, layer_adapter)?;
         }
         self.norm.forward(&x)
     }
@@ -552,6 +602,32 @@ mod tests {
         }
     }
 
+    /// Decoding past a buffer's headroom grows it without losing a
+    /// position: the last step's logits are those of the whole sequence.
+    #[test]
+    fn a_decoding_cache_grows_past_its_headroom() {
+        let decoder = tiny_decoder(true);
+        let device = &Device::Cpu;
+        let sequence: Vec<u32> = (0..DECODE_HEADROOM as u32 + 40).map(|i| (i * 7 + 3) % 50).collect();
+        let prompt = 3;
+        let mut cache = KvCache::new(decoder.config());
+        let input = Tensor::new(&sequence[..prompt], device).unwrap().unsqueeze(0).unwrap();
+        let positions = Tensor::arange(0u32, prompt as u32, device).unwrap().unsqueeze(0).unwrap();
+        let mask = attention_mask(&[vec![true; prompt]], prompt, DType::F32, device).unwrap();
+        decoder.forward(&input, &positions, &mask, Some(&mut cache), Adapter::Off).unwrap();
+        let mut last = Vec::new();
+        for (position, &token) in sequence.iter().enumerate().skip(prompt) {
+            let mask = attention_mask(&[vec![true; position + 1]], 1, DType::F32, device).unwrap();
+            let input = Tensor::new(&[[token]], device).unwrap();
+            let at = Tensor::new(&[[position as u32]], device).unwrap();
+            let hidden = decoder.forward(&input, &at, &mask, Some(&mut cache), Adapter::Off).unwrap();
+            last = decoder.logits(&hidden).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        }
+        assert_eq!(cache.seen(), sequence.len());
+        let expected = alone(&decoder, &sequence);
+        assert_close(&last, &expected[sequence.len() - 1], "the last step");
+    }
+
     /// With the adapter on, the outputs carry the gradient graph but the
     /// cached keys and values do not (they would keep every decoded step's
     /// activations alive).
@@ -569,7 +645,7 @@ mod tests {
         let mask = attention_mask(&[vec![true; 3]], 3, DType::F32, &Device::Cpu).unwrap();
         let hidden = decoder.forward(&tokens, &positions, &mask, Some(&mut cache), Adapter::On).unwrap();
         assert!(hidden.track_op());
-        for (k, v) in cache.layers.iter().flatten() {
+        for (k, v) in cache.layers.iter().filter_map(|layer| layer.keys_values.as_ref()) {
             assert!(!k.track_op() && !v.track_op());
         }
     }
