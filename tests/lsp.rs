@@ -192,6 +192,12 @@ fn settings_change_what_is_shown_and_a_bad_setting_is_a_message() {
     let diagnostics = client.diagnostics(&file, 1);
     assert_eq!(diagnostics.len(), 1, "only pandas: {diagnostics:?}");
     assert_eq!(diagnostics[0]["severity"], 4);
+    // Fix-all leaves the hidden libraries' findings alone; pandas' `append` has no deterministic fix.
+    let actions = client.request(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": file}, "range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}}, "context": {"diagnostics": [], "only": ["source.fixAll"]}}),
+    );
+    assert_eq!(actions, json!([]), "a fix-all of hidden findings");
 
     // Pins from the settings win over [tool.recode.pins]: below 2.0, float_ is fine.
     client.notify("workspace/didChangeConfiguration", json!({"settings": {"recode": {"pins": {"numpy": "1.26.4"}, "pandas": null}}}));

@@ -495,7 +495,7 @@ fn migrate_project(
     let analyzer = Analyzer::new(&project.catalog);
     let options = match model {
         Ok(model) => MigrateOptions { model: Some(model), samples, ..MigrateOptions::default() },
-        Err(why) => MigrateOptions { model: None, samples, why_no_model: why },
+        Err(why) => MigrateOptions { model: None, samples, why_no_model: why, ..MigrateOptions::default() },
     };
     project
         .files

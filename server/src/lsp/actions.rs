@@ -146,7 +146,9 @@ pub fn code_actions(
         }
     }
     if wanted(only, &fix_all_kind()) && analysis.shown.iter().any(|&shown| shown) {
-        let migrated = migrate_source(&analyzer, &mut parser, text, versions, &MigrateOptions::default());
+        let shown = |library: &str| analysis.findings.iter().zip(&analysis.shown).any(|(f, &shown)| shown && f.library == library);
+        let options = MigrateOptions { fixes_library: Some(&shown), ..MigrateOptions::default() };
+        let migrated = migrate_source(&analyzer, &mut parser, text, versions, &options);
         if migrated.migrated != text {
             let edit = difference(text, &migrated.migrated);
             actions.push(CodeActionOrCommand::CodeAction(CodeAction {

@@ -98,11 +98,15 @@ pub struct MigrateOptions<'a> {
     /// Without a model: why there is none, for the reasons of the findings
     /// that need one.
     pub why_no_model: &'a str,
+    /// Only findings of the libraries this accepts are fixed (the language
+    /// server's `libraries` setting); the others stay as they are, reported
+    /// as having no safe fix. `None`: every library.
+    pub fixes_library: Option<&'a (dyn Fn(&str) -> bool + Sync)>,
 }
 
 impl Default for MigrateOptions<'_> {
     fn default() -> Self {
-        MigrateOptions { model: None, samples: 3, why_no_model: "no model configured" }
+        MigrateOptions { model: None, samples: 3, why_no_model: "no model configured", fixes_library: None }
     }
 }
 
@@ -172,7 +176,11 @@ pub fn migrate_source(
     let mut findings = analyzer.analyze(parser, &text, versions);
     let mut tracks: Vec<Track> = findings
         .iter()
-        .map(|f| Track { original: f.clone(), current: Some(f.start_byte..f.end_byte), outcome: None, pending: None, via_binding: false })
+        .map(|f| {
+            let left_alone = options.fixes_library.is_some_and(|fixes| !fixes(&f.library));
+            let outcome = left_alone.then(|| (Outcome::NoSafeFix, Some("its library is not selected".to_string())));
+            Track { original: f.clone(), current: Some(f.start_byte..f.end_byte), outcome, pending: None, via_binding: false }
+        })
         .collect();
 
     for _round in 0..MAX_ROUNDS {

@@ -475,3 +475,18 @@ fn an_answer_cut_at_its_closing_tag_is_complete() {
     let result = migrate_with(&catalog(), &versions(), source, Some(&model));
     assert_eq!(result.outcomes[0].outcome, Outcome::FixedByModel, "{:?}", result.outcomes[0].reason);
 }
+
+#[test]
+fn findings_of_libraries_not_selected_are_left_alone() {
+    let catalog = catalog();
+    let analyzer = Analyzer::new(&catalog);
+    let source = "import numpy as np\nimport scipy.ndimage.filters\nx = np.float_(1)\nscipy.ndimage.filters.gaussian_filter(x, 1)\n";
+    let only_scipy = |library: &str| library == "scipy";
+    let options = MigrateOptions { fixes_library: Some(&only_scipy), ..MigrateOptions::default() };
+    let result = migrate_source(&analyzer, &mut new_parser(), source, &versions(), &options);
+    assert!(result.migrated.contains("np.float_(1)"), "{}", result.migrated);
+    assert!(!result.migrated.contains("ndimage.filters"), "{}", result.migrated);
+    let numpy = result.outcomes.iter().find(|o| o.finding.library == "numpy").unwrap();
+    assert_eq!((numpy.outcome, numpy.reason.as_deref()), (Outcome::NoSafeFix, Some("its library is not selected")));
+    assert!(result.outcomes.iter().filter(|o| o.finding.library == "scipy").all(|o| o.outcome == Outcome::FixedDeterministic));
+}
