@@ -74,8 +74,8 @@ enum Command {
         k_examples: usize,
     },
     /// Fine-tune the model with GRPO or DAPO on a DoRA/LoRA adapter, as the
-    /// TOML config says; writes metrics.jsonl, checkpoint.safetensors and,
-    /// at the end, the adapter in PEFT's format (RUN_DIR/adapter).
+    /// TOML config says; writes metrics.jsonl, checkpoint.safetensors and
+    /// the adapter in PEFT's format (RUN_DIR/adapter) at every checkpoint.
     Train {
         #[arg(long)]
         config: PathBuf,
@@ -85,6 +85,19 @@ enum Command {
         /// Continue the run in RUN_DIR from its checkpoint.
         #[arg(long)]
         resume: bool,
+    },
+    /// Score the model on the held-out rows of the config's split: one
+    /// greedy completion each (up to rollout.max_new_tokens), with the run's
+    /// reward; prints the mean reward and its parts as JSON.
+    Eval {
+        #[arg(long)]
+        config: PathBuf,
+        /// A PEFT adapter directory (a run's RUN_DIR/adapter); without it, the base model.
+        #[arg(long)]
+        adapter: Option<PathBuf>,
+        /// Score only the first N held-out rows.
+        #[arg(long)]
+        rows: Option<usize>,
     },
     /// Draw a run's curves (reward and its parts, loss, KL, clipping,
     /// lengths) from RUN_DIR/metrics.jsonl to a PNG.
@@ -139,6 +152,7 @@ fn main() -> anyhow::Result<()> {
             print!("{}", recode::vocab::render_prompt(&example.task, &PromptConfig::new(k_examples)));
         }
         Command::Train { config, out, resume } => train(&config, out, resume)?,
+        Command::Eval { config, adapter, rows } => eval(&config, adapter.as_deref(), rows)?,
         Command::Plot { run_dir, out } => {
             let rows = rl::metrics::read(&run_dir.join(rl::trainer::METRICS_FILE))?;
             let out = out.unwrap_or_else(|| run_dir.join("curves.png"));
@@ -168,10 +182,7 @@ fn train(config_path: &Path, out: Option<PathBuf>, resume: bool) -> anyhow::Resu
         same_config_as_run(&config, &run_dir)?;
     }
 
-    let device = rl::trainer::device(&config.model.device)?;
-    let dtype = if config.model.dtype == "bf16" { DType::BF16 } else { DType::F32 };
-    let mut model = LocalModel::load(&config.model.path, dtype, &device)
-        .with_context(|| format!("loading the model {}", config.model.path.display()))?;
+    let mut model = load_model(&config)?;
     let targets: Vec<&str> = config.adapter.targets.iter().map(String::as_str).collect();
     let base_model = config.model.path.display().to_string();
     let adapter =
@@ -180,12 +191,62 @@ fn train(config_path: &Path, out: Option<PathBuf>, resume: bool) -> anyhow::Resu
 
     let dataset = Dataset::load(&config.data.file)?;
     let split = dataset.split(config.run.seed, config.data.val_fraction)?;
+    let (prompts, k_examples) = render_prompts(&config, &model, &dataset, &split.train)?;
+    eprintln!(
+        "{} training prompts ({} held out), {k_examples} worked example(s) a prompt; run directory {}",
+        prompts.len(),
+        split.validation.len(),
+        run_dir.display()
+    );
+
+    let reward = MigrationReward::new(config.data.reward);
+    let steps = config.optimizer.steps;
+    let mut trainer = Trainer::new(config.clone(), &model, reward, prompts, &run_dir)?;
+    if resume {
+        trainer.resume()?;
+        eprintln!("resumed after step {}", trainer.step());
+    } else {
+        rl::checkpoint::write_atomically(&run_dir.join("config.toml"), toml::to_string(&config)?.as_bytes())?;
+    }
+    trainer.run_until(steps, true)?;
+    eprintln!("the adapter is in {}", run_dir.join(rl::trainer::ADAPTER_DIR).display());
+    Ok(())
+}
+
+fn eval(config_path: &Path, adapter: Option<&Path>, rows: Option<usize>) -> anyhow::Result<()> {
+    let config = TrainConfig::load(config_path)?;
+    let mut model = load_model(&config)?;
+    if let Some(adapter) = adapter {
+        model.load_adapter(adapter).with_context(|| format!("loading the adapter {}", adapter.display()))?;
+    }
+    let dataset = Dataset::load(&config.data.file)?;
+    let split = dataset.split(config.run.seed, config.data.val_fraction)?;
+    let held_out = &split.validation[..rows.unwrap_or(usize::MAX).min(split.validation.len())];
+    let (prompts, _) = render_prompts(&config, &model, &dataset, held_out)?;
+    let progress = indicatif::ProgressBar::new(prompts.len() as u64);
+    let mut reward = MigrationReward::new(config.data.reward);
+    let report = rl::eval::evaluate(&model, &mut reward, &prompts, config.rollout.max_new_tokens, &progress)?;
+    progress.finish_and_clear();
+    let adapter = adapter.map(|a| a.display().to_string());
+    println!("{}", serde_json::to_string_pretty(&serde_json::json!({"adapter": adapter, "report": report}))?);
+    Ok(())
+}
+
+fn load_model(config: &TrainConfig) -> anyhow::Result<LocalModel> {
+    let device = rl::trainer::device(&config.model.device)?;
+    let dtype = if config.model.dtype == "bf16" { DType::BF16 } else { DType::F32 };
+    LocalModel::load(&config.model.path, dtype, &device).with_context(|| format!("loading the model {}", config.model.path.display()))
+}
+
+/// The prompts of the rows at `indices`, rendered as the server renders
+/// them, without those over `data.max_prompt_tokens` (the count is
+/// printed); and the worked examples in each.
+fn render_prompts(config: &TrainConfig, model: &LocalModel, dataset: &Dataset, indices: &[usize]) -> anyhow::Result<(Vec<TrainPrompt>, usize)> {
     let prompt_config = match config.data.k_examples {
         Some(k) => PromptConfig::new(k),
         None => PromptConfig::for_model(parameter_count(model.decoder().config())),
     };
-    let mut prompts: Vec<TrainPrompt> = split
-        .train
+    let mut prompts: Vec<TrainPrompt> = indices
         .iter()
         .map(|&index| {
             let example = &dataset.examples[index];
@@ -202,26 +263,7 @@ fn train(config_path: &Path, out: Option<PathBuf>, resume: bool) -> anyhow::Resu
         prompts.retain(|_| length.next().is_some_and(|tokens| tokens <= limit));
         eprintln!("left out {} of {before} prompts longer than {limit} tokens (data.max_prompt_tokens)", before - prompts.len());
     }
-    eprintln!(
-        "{} training prompts ({} held out), {} worked example(s) a prompt; run directory {}",
-        prompts.len(),
-        split.validation.len(),
-        prompt_config.k_examples,
-        run_dir.display()
-    );
-
-    let reward = MigrationReward::new(config.data.reward);
-    let steps = config.optimizer.steps;
-    let mut trainer = Trainer::new(config.clone(), &model, reward, prompts, &run_dir)?;
-    if resume {
-        trainer.resume()?;
-        eprintln!("resumed after step {}", trainer.step());
-    } else {
-        rl::checkpoint::write_atomically(&run_dir.join("config.toml"), toml::to_string(&config)?.as_bytes())?;
-    }
-    trainer.run_until(steps, true)?;
-    eprintln!("the adapter is in {}", run_dir.join(rl::trainer::ADAPTER_DIR).display());
-    Ok(())
+    Ok((prompts, prompt_config.k_examples))
 }
 
 /// A resumed run continues exactly only under the configuration it started

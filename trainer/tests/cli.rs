@@ -188,3 +188,39 @@ fn prompt_prints_what_the_model_is_given() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("mini.jsonl:6: the row is dropped"), "{stderr}");
 }
+
+/// The real SmolLM2 (fetched by `recode model fetch`) on the held-out rows
+/// of the mini fixture: greedy completions, scored; a missing adapter is
+/// an error that names it.
+#[test]
+fn eval_scores_greedy_completions_of_held_out_rows() {
+    let model = recode::model::fetch::default_model_path()
+        .unwrap_or_else(|e| panic!("the default model is needed for this test; run `recode model fetch` first ({e})"));
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("eval.toml");
+    let data = fixture("mini.jsonl");
+    std::fs::write(
+        &config,
+        format!(
+            "[model]\npath = {:?}\n[data]\nfile = {:?}\nval_fraction = 0.5\nk_examples = 0\n[rollout]\nmax_new_tokens = 6\n[run]\nseed = 3\n",
+            model.display().to_string(),
+            data.display().to_string()
+        ),
+    )
+    .unwrap();
+    let output = json(&run(&["eval", "--config", config.to_str().unwrap(), "--rows", "1"]));
+    let report = &output["report"];
+    assert_eq!(output["adapter"], serde_json::Value::Null);
+    assert_eq!(report["prompts"], 1);
+    // Six tokens are too few for a closed answer: a format failure, scored as such.
+    assert_eq!(report["reward_parts"]["format"], -1.0);
+    assert!(report["completion_len_mean"].as_f64().unwrap() <= 6.0);
+    let parts: f64 = ["format", "correctness"].iter().map(|p| report["reward_parts"][p].as_f64().unwrap()).sum();
+    assert_eq!(report["reward_mean"].as_f64().unwrap(), parts);
+
+    let missing = dir.path().join("no-adapter");
+    let output = run(&["eval", "--config", config.to_str().unwrap(), "--adapter", missing.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no-adapter"), "{stderr}");
+}

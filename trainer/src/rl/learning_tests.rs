@@ -10,6 +10,7 @@ use tokenizers::models::wordlevel::WordLevel;
 use tokenizers::pre_tokenizers::whitespace::Whitespace;
 use tokenizers::Tokenizer;
 
+use super::eval::evaluate;
 use super::config::{Algorithm, OptimizerConfig, RolloutConfig, TrainConfig};
 use super::metrics::{self, StepMetrics};
 use super::reward::{RewardFunction, Scored, TrainPrompt};
@@ -101,6 +102,17 @@ fn learns(algorithm: Algorithm) {
     eprintln!("{algorithm:?}: first 5 steps {first:.3}, last 5 {last:.3}; curve {}", curve.join(" "));
     assert!(last > first + 0.25 && last > 0.4, "{algorithm:?} did not learn: {first:.3} → {last:.3}");
     assert!(rows.iter().all(|r| r.loss.is_some_and(f64::is_finite)));
+
+    // Greedy decoding agrees: the trained adapter scores clearly above the
+    // untrained model on prompts it never saw.
+    let held_out: Vec<TrainPrompt> = ["t4 t13 t9", "t11 t2"].map(|text| TrainPrompt { text: text.to_owned(), reference: String::new() }).to_vec();
+    let hidden = indicatif::ProgressBar::hidden();
+    let trained = evaluate(&model, &mut TargetShare, &held_out, 8, &hidden).unwrap();
+    let untrained = evaluate(&tiny_model(3), &mut TargetShare, &held_out, 8, &hidden).unwrap();
+    eprintln!("{algorithm:?}: greedy on held-out prompts {:.3} untrained, {:.3} trained", untrained.reward_mean, trained.reward_mean);
+    assert_eq!(trained.prompts, 2);
+    assert_eq!(trained.reward_parts["target_share"], trained.reward_mean);
+    assert!(trained.reward_mean > untrained.reward_mean + 0.25, "{algorithm:?}: {untrained:?} → {trained:?}");
 }
 
 #[test]
