@@ -218,6 +218,14 @@ fn eval_scores_greedy_completions_of_held_out_rows() {
     let parts: f64 = ["format", "correctness"].iter().map(|p| report["reward_parts"][p].as_f64().unwrap()).sum();
     assert_eq!(report["reward_mean"].as_f64().unwrap(), parts);
 
+    // Every prompt over data.max_prompt_tokens: left out, counted, and nothing to score.
+    let strict = dir.path().join("strict.toml");
+    std::fs::write(&strict, std::fs::read_to_string(&config).unwrap().replace("k_examples = 0\n", "k_examples = 0\nmax_prompt_tokens = 10\n")).unwrap();
+    let output = run(&["eval", "--config", strict.to_str().unwrap(), "--rows", "1"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("left out 1 of 1 prompts longer than 10 tokens") && stderr.contains("no prompts to evaluate"), "{stderr}");
+
     let missing = dir.path().join("no-adapter");
     let output = run(&["eval", "--config", config.to_str().unwrap(), "--adapter", missing.to_str().unwrap()]);
     assert!(!output.status.success());

@@ -117,9 +117,9 @@ impl LayerCache {
         let capacity = self.keys_values.as_ref().map_or(0, |(keys, _)| keys.dim(2).unwrap_or(0));
         if self.seen + new > capacity {
             let (batch, heads, _, dim) = k.dims4()?;
-            let grown = (self.seen + new + DECODE_HEADROOM, heads, dim);
-            let keys = Tensor::zeros((batch, grown.1, grown.0, grown.2), k.dtype(), k.device())?;
-            let values = Tensor::zeros((batch, grown.1, grown.0, grown.2), v.dtype(), v.device())?;
+            let shape = (batch, heads, self.seen + new + DECODE_HEADROOM, dim);
+            let keys = Tensor::zeros(shape, k.dtype(), k.device())?;
+            let values = Tensor::zeros(shape, v.dtype(), v.device())?;
             if let Some((old_keys, old_values)) = &self.keys_values {
                 keys.slice_set(&old_keys.narrow(2, 0, self.seen)?.contiguous()?, 2, 0)?;
                 values.slice_set(&old_values.narrow(2, 0, self.seen)?.contiguous()?, 2, 0)?;
