@@ -2,9 +2,10 @@
 //! pre-norm blocks of grouped-query attention with rotary positions and a
 //! SwiGLU MLP, a final RMSNorm and an output head, tied or not.
 //!
-//! Every operation is built from differentiable tensor ops: candle's fused
-//! `rms_norm`, `rope` and `softmax_last_dim` have no backward pass and would
-//! silently cut the gradient to every adapter below them.
+//! Every operation is differentiable: candle's fused `rms_norm`, `rope` and
+//! `softmax_last_dim` have no backward pass and would silently cut the
+//! gradient to every adapter below them, so those are built from tensor ops,
+//! except the attention softmax, a fused op of its own with its backward.
 //!
 //! Positions and the attention mask are inputs, per sequence, so one forward
 //! pass serves right-padded batches (scoring), left-padded ones, and
@@ -13,7 +14,8 @@
 use std::collections::HashMap;
 
 use anyhow::Context;
-use candle_core::{DType, Device, Tensor, D};
+use candle_core::{CpuStorage, CustomOp2, DType, Device, Layout, Shape, Tensor, D};
+use rayon::prelude::*;
 
 use super::adapter::{frozen_matmul, Linear};
 use super::config::Config;
@@ -201,6 +203,74 @@ pub fn attention_mask(key_valid: &[Vec<bool>], queries: usize, dtype: DType, dev
     Tensor::from_vec(values, (key_valid.len(), 1, queries, keys), device)?.to_dtype(dtype)
 }
 
+/// `softmax(scores + mask)` over the keys, differentiable, for scores
+/// `[batch, heads, queries, keys]` and a mask `[batch or 1, 1, queries, keys]`.
+/// Composed of candle's ops, it keeps five score-sized tensors per layer
+/// alive for the backward pass (masked, shifted, exponentiated, normalised
+/// and the input); this op keeps its input and output only, and with long
+/// prompts those tensors are most of the training memory. CPU and f32 only;
+/// elsewhere the composed ops.
+fn masked_softmax(scores: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+    if scores.device().is_cpu() && scores.dtype() == DType::F32 && mask.dtype() == DType::F32 {
+        scores.apply_op2(&mask.contiguous()?, MaskedSoftmax)
+    } else {
+        candle_nn::ops::softmax(&scores.broadcast_add(mask)?.to_dtype(DType::F32)?, D::Minus1)
+    }
+}
+struct MaskedSoftmax;
+
+impl CustomOp2 for MaskedSoftmax {
+    fn name(&self) -> &'static str {
+        "masked-softmax"
+    }
+
+    fn cpu_fwd(
+        &self,
+        scores: &CpuStorage,
+        scores_layout: &Layout,
+        mask: &CpuStorage,
+        mask_layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (CpuStorage::F32(scores), CpuStorage::F32(mask)) = (scores, mask) else {
+            candle_core::bail!("masked-softmax: f32 scores and mask expected")
+        };
+        let (Some((start, end)), Some((mask_start, mask_end))) = (scores_layout.contiguous_offsets(), mask_layout.contiguous_offsets()) else {
+            candle_core::bail!("masked-softmax: contiguous scores and mask expected")
+        };
+        let (batch, heads, queries, keys) = scores_layout.shape().dims4()?;
+        let mask_batch = match mask_layout.shape().dims4()? {
+            (mask_batch, 1, q, k) if q == queries && k == keys && (mask_batch == 1 || mask_batch == batch) => mask_batch,
+            other => candle_core::bail!("masked-softmax: a mask {other:?} for scores {:?}", scores_layout.shape()),
+        };
+        let mask = &mask[mask_start..mask_end];
+        let mut weights = scores[start..end].to_vec();
+        // Row r is query r % queries of sequence r / (heads * queries).
+        weights.par_chunks_mut(keys.max(1)).enumerate().for_each(|(r, row)| {
+            let sequence = if mask_batch == 1 { 0 } else { r / (heads * queries) };
+            let mask_row = &mask[(sequence * queries + r % queries) * keys..][..keys];
+            let mut max = f32::NEG_INFINITY;
+            for (value, masked) in row.iter_mut().zip(mask_row) {
+                *value += masked;
+                max = max.max(*value);
+            }
+            let mut total = 0.0;
+            for value in row.iter_mut() {
+                *value = (*value - max).exp();
+                total += *value;
+            }
+            row.iter_mut().for_each(|value| *value /= total);
+        });
+        Ok((CpuStorage::F32(weights), scores_layout.shape().clone()))
+    }
+
+    /// `∂L/∂s = w ⊙ (g − Σ_k g_k w_k)` for weights `w` and their gradient
+    /// `g`; the mask is a constant.
+    fn bwd(&self, _scores: &Tensor, _mask: &Tensor, weights: &Tensor, grad: &Tensor) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let expected = (grad * weights)?.sum_keepdim(D::Minus1)?;
+        Ok((Some(weights.mul(&grad.broadcast_sub(&expected)?)?), None))
+    }
+}
+
 struct Attention {
     q_proj: Linear,
     k_proj: Linear,
@@ -255,8 +325,8 @@ impl Attention {
             mask.unsqueeze(2)?.broadcast_as((mask_batch, 1, groups, seq, keys))?.reshape((mask_batch, 1, groups * seq, keys))?
         };
         // Scaling q rather than the scores keeps one fewer [heads, seq, seq] tensor in the graph.
-        let scores = (q / (self.head_dim as f64).sqrt())?.matmul(&k.t()?)?.broadcast_add(&mask)?;
-        let weights = candle_nn::ops::softmax(&scores.to_dtype(DType::F32)?, D::Minus1)?.to_dtype(v.dtype())?;
+        let scores = (q / (self.head_dim as f64).sqrt())?.matmul(&k.t()?)?;
+        let weights = masked_softmax(&scores, &mask)?.to_dtype(v.dtype())?;
         let out = weights
             .matmul(&v)?
             .reshape((batch, self.num_heads, seq, self.head_dim))?
@@ -537,6 +607,33 @@ mod tests {
         // of logits of order 1–10.
         for (x, y) in a.iter().zip(b) {
             assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{what}: {x} vs {y}");
+        }
+    }
+
+    /// The fused masked softmax equals candle's composed ops in value and in
+    /// gradient, for a mask per sequence and one shared, on scores that
+    /// start mid-storage; masked keys get no weight.
+    #[test]
+    fn the_masked_softmax_is_the_softmax_with_its_gradient() {
+        let values = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let storage = Tensor::randn(0f32, 3.0, (3, 2, 4, 5), &Device::Cpu).unwrap();
+        let scores = candle_core::Var::from_tensor(&storage.narrow(0, 1, 2).unwrap()).unwrap();
+        let downstream = Tensor::randn(0f32, 1.0, (2, 2, 4, 5), &Device::Cpu).unwrap();
+        let gradient = |weights: &Tensor| {
+            let grads = (weights * &downstream).unwrap().sum_all().unwrap().backward().unwrap();
+            values(grads.get(scores.as_tensor()).unwrap())
+        };
+        let per_sequence = attention_mask(&[vec![true, true, false, true, true], vec![false, true, true, true, true]], 4, DType::F32, &Device::Cpu).unwrap();
+        let shared = attention_mask(&[vec![true, false, true, true, true]], 4, DType::F32, &Device::Cpu).unwrap();
+        let view = storage.narrow(0, 1, 2).unwrap();
+        for mask in [per_sequence, shared] {
+            let fused = masked_softmax(scores.as_tensor(), &mask).unwrap();
+            let composed = candle_nn::ops::softmax(&scores.as_tensor().broadcast_add(&mask).unwrap(), D::Minus1).unwrap();
+            assert_close(&values(&fused), &values(&composed), "weights");
+            assert_close(&values(&masked_softmax(&view, &mask).unwrap()), &values(&composed), "weights without a graph");
+            assert_close(&gradient(&fused), &gradient(&composed), "gradient");
+            let masked = values(&mask.broadcast_as((2, 2, 4, 5)).unwrap());
+            assert!(values(&fused).iter().zip(&masked).all(|(&w, &m)| m == 0.0 || w == 0.0), "a masked key has weight");
         }
     }
 
