@@ -14,7 +14,8 @@
 use std::collections::HashMap;
 
 use anyhow::Context;
-use candle_core::{CpuStorage, CustomOp2, DType, Device, Layout, Shape, Tensor, D};
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp3, DType, Device, Layout, Shape, Storage, Tensor, D};
 use rayon::prelude::*;
 
 use super::adapter::{frozen_matmul, Linear};
@@ -203,71 +204,113 @@ pub fn attention_mask(key_valid: &[Vec<bool>], queries: usize, dtype: DType, dev
     Tensor::from_vec(values, (key_valid.len(), 1, queries, keys), device)?.to_dtype(dtype)
 }
 
-/// `softmax(scores + mask)` over the keys, differentiable, for scores
-/// `[batch, heads, queries, keys]` and a mask `[batch or 1, 1, queries, keys]`.
-/// Composed of candle's ops, it keeps five score-sized tensors per layer
-/// alive for the backward pass (masked, shifted, exponentiated, normalised
-/// and the input); this op keeps its input and output only, and with long
-/// prompts those tensors are most of the training memory. CPU and f32 only;
-/// elsewhere the composed ops.
-fn masked_softmax(scores: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
-    if scores.device().is_cpu() && scores.dtype() == DType::F32 && mask.dtype() == DType::F32 {
-        scores.apply_op2(&mask.contiguous()?, MaskedSoftmax)
+/// `softmax(q kᵀ + mask) v` for `q [batch, heads, queries, dim]`, `k` and
+/// `v [batch, heads, keys, dim]` and a mask `[batch or 1, 1, queries, keys]`,
+/// differentiable in `q`, `k` and `v`. Composed of candle's ops, attention
+/// keeps six `[queries, keys]`-sized tensors per head and layer alive for the
+/// backward pass (scores, masked, shifted, exponentiated, weights, and the
+/// weights' cast); with long prompts those are most of the training memory.
+/// This op keeps none: its backward recomputes the weights from `q` and `k`,
+/// one matmul more. CPU and f32 only; elsewhere the composed ops.
+fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+    let all_f32 = [q, k, v, mask].iter().all(|t| t.dtype() == DType::F32);
+    if q.device().is_cpu() && all_f32 {
+        q.apply_op3(k, v, Attend { mask: mask.contiguous()? })
     } else {
-        candle_nn::ops::softmax(&scores.broadcast_add(mask)?.to_dtype(DType::F32)?, D::Minus1)
+        let scores = q.matmul(&k.t()?)?.broadcast_add(mask)?;
+        candle_nn::ops::softmax(&scores.to_dtype(DType::F32)?, D::Minus1)?.to_dtype(v.dtype())?.matmul(v)
     }
 }
-struct MaskedSoftmax;
 
-impl CustomOp2 for MaskedSoftmax {
+/// Turns scores `[batch, heads, queries, keys]`, contiguous, into attention
+/// weights in place: the mask added, then the softmax of each row.
+fn mask_and_softmax(scores: &mut [f32], shape: (usize, usize, usize, usize), mask: &Tensor) -> candle_core::Result<()> {
+    let (batch, heads, queries, keys) = shape;
+    let mask_batch = match mask.dims4()? {
+        (mask_batch, 1, q, k) if q == queries && k == keys && (mask_batch == 1 || mask_batch == batch) => mask_batch,
+        other => candle_core::bail!("attention: a mask {other:?} for scores {shape:?}"),
+    };
+    let (storage, layout) = mask.storage_and_layout();
+    let (Storage::Cpu(CpuStorage::F32(mask)), Some((start, end))) = (&*storage, layout.contiguous_offsets()) else {
+        candle_core::bail!("attention: the mask is not a contiguous f32 tensor on the CPU")
+    };
+    let mask = &mask[start..end];
+    // Row r is query r % queries of sequence r / (heads * queries).
+    scores.par_chunks_mut(keys.max(1)).enumerate().for_each(|(r, row)| {
+        let sequence = if mask_batch == 1 { 0 } else { r / (heads * queries) };
+        let mask_row = &mask[(sequence * queries + r % queries) * keys..][..keys];
+        let mut max = f32::NEG_INFINITY;
+        for (value, masked) in row.iter_mut().zip(mask_row) {
+            *value += masked;
+            max = max.max(*value);
+        }
+        let mut total = 0.0;
+        for value in row.iter_mut() {
+            *value = (*value - max).exp();
+            total += *value;
+        }
+        row.iter_mut().for_each(|value| *value /= total);
+    });
+    Ok(())
+}
+
+struct Attend {
+    mask: Tensor,
+}
+
+impl Attend {
+    /// The attention weights `[batch, heads, queries, keys]`, without a graph.
+    fn weights(&self, q: &Tensor, k: &Tensor) -> candle_core::Result<Tensor> {
+        let scores = q.matmul(&k.t()?)?;
+        let shape = scores.dims4()?;
+        let mut values = scores.flatten_all()?.to_vec1::<f32>()?;
+        mask_and_softmax(&mut values, shape, &self.mask)?;
+        Tensor::from_vec(values, shape, q.device())
+    }
+}
+
+impl CustomOp3 for Attend {
     fn name(&self) -> &'static str {
-        "masked-softmax"
+        "attention"
     }
 
     fn cpu_fwd(
         &self,
-        scores: &CpuStorage,
-        scores_layout: &Layout,
-        mask: &CpuStorage,
-        mask_layout: &Layout,
+        q: &CpuStorage,
+        q_layout: &Layout,
+        k: &CpuStorage,
+        k_layout: &Layout,
+        v: &CpuStorage,
+        v_layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (CpuStorage::F32(scores), CpuStorage::F32(mask)) = (scores, mask) else {
-            candle_core::bail!("masked-softmax: f32 scores and mask expected")
-        };
-        let (Some((start, end)), Some((mask_start, mask_end))) = (scores_layout.contiguous_offsets(), mask_layout.contiguous_offsets()) else {
-            candle_core::bail!("masked-softmax: contiguous scores and mask expected")
-        };
-        let (batch, heads, queries, keys) = scores_layout.shape().dims4()?;
-        let mask_batch = match mask_layout.shape().dims4()? {
-            (mask_batch, 1, q, k) if q == queries && k == keys && (mask_batch == 1 || mask_batch == batch) => mask_batch,
-            other => candle_core::bail!("masked-softmax: a mask {other:?} for scores {:?}", scores_layout.shape()),
-        };
-        let mask = &mask[mask_start..mask_end];
-        let mut weights = scores[start..end].to_vec();
-        // Row r is query r % queries of sequence r / (heads * queries).
-        weights.par_chunks_mut(keys.max(1)).enumerate().for_each(|(r, row)| {
-            let sequence = if mask_batch == 1 { 0 } else { r / (heads * queries) };
-            let mask_row = &mask[(sequence * queries + r % queries) * keys..][..keys];
-            let mut max = f32::NEG_INFINITY;
-            for (value, masked) in row.iter_mut().zip(mask_row) {
-                *value += masked;
-                max = max.max(*value);
-            }
-            let mut total = 0.0;
-            for value in row.iter_mut() {
-                *value = (*value - max).exp();
-                total += *value;
-            }
-            row.iter_mut().for_each(|value| *value /= total);
-        });
-        Ok((CpuStorage::F32(weights), scores_layout.shape().clone()))
+        let (batch, heads, queries, dim) = q_layout.shape().dims4()?;
+        let keys = k_layout.shape().dims4()?.2;
+        let scores = q.matmul(k, (batch * heads, queries, keys, dim), q_layout, &k_layout.transpose(2, 3)?)?;
+        let CpuStorage::F32(mut weights) = scores else { candle_core::bail!("attention: f32 expected") };
+        mask_and_softmax(&mut weights, (batch, heads, queries, keys), &self.mask)?;
+        let weights_layout = Layout::contiguous((batch, heads, queries, keys));
+        let out = CpuStorage::F32(weights).matmul(v, (batch * heads, queries, dim, keys), &weights_layout, v_layout)?;
+        Ok((out, Shape::from((batch, heads, queries, dim))))
     }
 
-    /// `∂L/∂s = w ⊙ (g − Σ_k g_k w_k)` for weights `w` and their gradient
-    /// `g`; the mask is a constant.
-    fn bwd(&self, _scores: &Tensor, _mask: &Tensor, weights: &Tensor, grad: &Tensor) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        let expected = (grad * weights)?.sum_keepdim(D::Minus1)?;
-        Ok((Some(weights.mul(&grad.broadcast_sub(&expected)?)?), None))
+    /// With weights `W`, output `O = W v` and its gradient `G`:
+    /// `∂v = Wᵀ G`, `∂S = W ⊙ (G vᵀ − rowsum(G ⊙ O))`, `∂q = ∂S k`, `∂k = ∂Sᵀ q`.
+    fn bwd(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        out: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (q, k, v) = (q.detach(), k.detach(), v.detach());
+        let weights = self.weights(&q, &k)?;
+        let grad_v = weights.t()?.matmul(grad)?;
+        let expected = (grad * out.detach())?.sum_keepdim(D::Minus1)?;
+        let grad_scores = weights.mul(&grad.matmul(&v.t()?)?.broadcast_sub(&expected)?)?;
+        let grad_q = grad_scores.matmul(&k)?;
+        let grad_k = grad_scores.t()?.matmul(&q)?;
+        Ok((Some(grad_q), Some(grad_k), Some(grad_v)))
     }
 }
 
@@ -324,11 +367,8 @@ impl Attention {
             let mask_batch = mask.dim(0)?;
             mask.unsqueeze(2)?.broadcast_as((mask_batch, 1, groups, seq, keys))?.reshape((mask_batch, 1, groups * seq, keys))?
         };
-        // Scaling q rather than the scores keeps one fewer [heads, seq, seq] tensor in the graph.
-        let scores = (q / (self.head_dim as f64).sqrt())?.matmul(&k.t()?)?;
-        let weights = masked_softmax(&scores, &mask)?.to_dtype(v.dtype())?;
-        let out = weights
-            .matmul(&v)?
+        // Scaling q rather than the scores: a [heads, seq, dim] tensor, not [heads, seq, seq].
+        let out = attention(&(q / (self.head_dim as f64).sqrt())?, &k, &v, &mask)?
             .reshape((batch, self.num_heads, seq, self.head_dim))?
             .transpose(1, 2)?
             .reshape((batch, seq, self.num_heads * self.head_dim))?;
@@ -610,30 +650,37 @@ mod tests {
         }
     }
 
-    /// The fused masked softmax equals candle's composed ops in value and in
-    /// gradient, for a mask per sequence and one shared, on scores that
-    /// start mid-storage; masked keys get no weight.
+    /// The fused attention equals candle's composed ops in value and in the
+    /// gradients of q, k and v: for a mask per sequence and one shared, with
+    /// keys and values that are views into larger buffers (as a cache's are).
     #[test]
-    fn the_masked_softmax_is_the_softmax_with_its_gradient() {
+    fn fused_attention_is_attention_with_its_gradients() {
         let values = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        let storage = Tensor::randn(0f32, 3.0, (3, 2, 4, 5), &Device::Cpu).unwrap();
-        let scores = candle_core::Var::from_tensor(&storage.narrow(0, 1, 2).unwrap()).unwrap();
-        let downstream = Tensor::randn(0f32, 1.0, (2, 2, 4, 5), &Device::Cpu).unwrap();
-        let gradient = |weights: &Tensor| {
-            let grads = (weights * &downstream).unwrap().sum_all().unwrap().backward().unwrap();
-            values(grads.get(scores.as_tensor()).unwrap())
+        let random = |shape: (usize, usize, usize, usize)| Tensor::randn(0f32, 1.0, shape, &Device::Cpu).unwrap();
+        let q = candle_core::Var::from_tensor(&random((2, 3, 4, 6))).unwrap();
+        let (k_buffer, v_buffer) = (random((2, 3, 9, 6)), random((2, 3, 9, 6)));
+        let k = candle_core::Var::from_tensor(&k_buffer).unwrap();
+        let v = candle_core::Var::from_tensor(&v_buffer).unwrap();
+        let (k_view, v_view) = (k.narrow(2, 0, 5).unwrap(), v.narrow(2, 0, 5).unwrap());
+        assert!(!k_view.is_contiguous());
+        let downstream = random((2, 3, 4, 6));
+        let gradients = |out: &Tensor| {
+            let grads = (out * &downstream).unwrap().sum_all().unwrap().backward().unwrap();
+            [q.as_tensor(), k.as_tensor(), v.as_tensor()].map(|t| values(grads.get(t).unwrap()))
         };
         let per_sequence = attention_mask(&[vec![true, true, false, true, true], vec![false, true, true, true, true]], 4, DType::F32, &Device::Cpu).unwrap();
         let shared = attention_mask(&[vec![true, false, true, true, true]], 4, DType::F32, &Device::Cpu).unwrap();
-        let view = storage.narrow(0, 1, 2).unwrap();
         for mask in [per_sequence, shared] {
-            let fused = masked_softmax(scores.as_tensor(), &mask).unwrap();
-            let composed = candle_nn::ops::softmax(&scores.as_tensor().broadcast_add(&mask).unwrap(), D::Minus1).unwrap();
-            assert_close(&values(&fused), &values(&composed), "weights");
-            assert_close(&values(&masked_softmax(&view, &mask).unwrap()), &values(&composed), "weights without a graph");
-            assert_close(&gradient(&fused), &gradient(&composed), "gradient");
-            let masked = values(&mask.broadcast_as((2, 2, 4, 5)).unwrap());
-            assert!(values(&fused).iter().zip(&masked).all(|(&w, &m)| m == 0.0 || w == 0.0), "a masked key has weight");
+            let fused = attention(q.as_tensor(), &k_view, &v_view, &mask).unwrap();
+            let weights = candle_nn::ops::softmax(&q.matmul(&k_view.t().unwrap()).unwrap().broadcast_add(&mask).unwrap(), D::Minus1).unwrap();
+            let composed = weights.matmul(&v_view).unwrap();
+            assert_close(&values(&fused), &values(&composed), "outputs");
+            for (name, (got, want)) in ["q", "k", "v"].iter().zip(gradients(&fused).iter().zip(&gradients(&composed))) {
+                assert_close(got, want, name);
+            }
+            // A masked key's value has no say: its value gradient is zero where no query sees it.
+            let masked = values(&mask.broadcast_as((2, 3, 4, 5)).unwrap());
+            assert!(values(&Attend { mask: mask.clone() }.weights(q.as_tensor(), &k_view).unwrap()).iter().zip(&masked).all(|(&w, &m)| m == 0.0 || w == 0.0));
         }
     }
 
