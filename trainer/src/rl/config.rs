@@ -375,6 +375,6 @@ mod tests {
     fn the_cpu_smoke_config_is_valid() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/smollm2-135m-cpu-smoke.toml");
         let config = TrainConfig::load(&path).unwrap();
-        assert_eq!((config.rollout.group_size, config.optimizer.grad_accumulation), (4, 4));
+        assert_eq!((config.rollout.group_size, config.rollout.max_new_tokens, config.optimizer.steps), (4, 48, 3));
     }
 }
