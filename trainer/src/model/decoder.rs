@@ -207,9 +207,9 @@ pub fn attention_mask(key_valid: &[Vec<bool>], queries: usize, dtype: DType, dev
 /// `softmax(q kᵀ + mask) v` for `q [batch, heads, queries, dim]`, `k` and
 /// `v [batch, heads, keys, dim]` and a mask `[batch or 1, 1, queries, keys]`,
 /// differentiable in `q`, `k` and `v`. Composed of candle's ops, attention
-/// keeps six `[queries, keys]`-sized tensors per head and layer alive for the
-/// backward pass (scores, masked, shifted, exponentiated, weights, and the
-/// weights' cast); with long prompts those are most of the training memory.
+/// keeps five `[queries, keys]`-sized tensors per head and layer alive for
+/// the backward pass (scores, masked, shifted, exponentiated, weights); with
+/// long prompts those are most of the training memory.
 /// This op keeps none: its backward recomputes the weights from `q` and `k`,
 /// one matmul more. CPU and f32 only; elsewhere the composed ops.
 fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
