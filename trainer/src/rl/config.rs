@@ -224,7 +224,8 @@ impl Default for RunConfig {
 
 impl TrainConfig {
     /// Reads `path`; relative model and data paths become relative to its
-    /// folder, and a leading `~/` the home folder.
+    /// folder, and a leading `~/` the home folder. Both come out absolute,
+    /// so a run's saved `config.toml` works from anywhere.
     pub fn load(path: &Path) -> anyhow::Result<TrainConfig> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let mut config = TrainConfig::parse(&text).with_context(|| format!("in {}", path.display()))?;
@@ -281,10 +282,12 @@ impl TrainConfig {
 }
 
 fn resolve(base: &Path, path: &Path) -> PathBuf {
-    match (path.strip_prefix("~"), std::env::var_os("HOME")) {
+    let joined = match (path.strip_prefix("~"), std::env::var_os("HOME")) {
         (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
         _ => base.join(path),
-    }
+    };
+    // A file that does not exist yet keeps its spelling; reading it names it.
+    std::fs::canonicalize(&joined).or_else(|_| std::path::absolute(&joined)).unwrap_or(joined)
 }
 
 #[cfg(test)]
@@ -373,8 +376,11 @@ mod tests {
 
     #[test]
     fn the_cpu_smoke_config_is_valid() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/smollm2-135m-cpu-smoke.toml");
-        let config = TrainConfig::load(&path).unwrap();
+        // Loaded by a relative path (tests run in the crate's folder): the
+        // data path comes out absolute, as a run's saved config needs.
+        let config = TrainConfig::load(Path::new("configs/smollm2-135m-cpu-smoke.toml")).unwrap();
         assert_eq!((config.rollout.group_size, config.rollout.max_new_tokens, config.optimizer.steps), (4, 48, 3));
+        assert!(config.data.file.is_absolute() && config.data.file.ends_with("shared/data/recode-train/train.jsonl"), "{}", config.data.file.display());
+        assert!(config.data.file.exists());
     }
 }
