@@ -286,7 +286,7 @@ fn resolve(base: &Path, path: &Path) -> PathBuf {
         (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
         _ => base.join(path),
     };
-    // A file that does not exist yet keeps its spelling; reading it names it.
+    // A missing file is made absolute as spelled; reading it later names it.
     std::fs::canonicalize(&joined).or_else(|_| std::path::absolute(&joined)).unwrap_or(joined)
 }
 
