@@ -80,8 +80,9 @@ impl Rope {
     }
 }
 
-/// Keys and values of the tokens seen so far, per layer.
-#[derive(Clone)]
+/// Keys and values of the tokens seen so far, per layer. Not `Clone`: a
+/// decoding cache writes new positions into its buffers in place, and a
+/// clone would share those buffers; [`KvCache::select_rows`] copies.
 pub struct KvCache {
     layers: Vec<LayerCache>,
 }
@@ -92,7 +93,6 @@ const DECODE_HEADROOM: usize = 256;
 
 /// One layer's keys and values, `[batch, kv_heads, capacity, head_dim]` of
 /// which the first `seen` positions are filled.
-#[derive(Clone)]
 struct LayerCache {
     keys_values: Option<(Tensor, Tensor)>,
     seen: usize,
@@ -153,8 +153,8 @@ impl KvCache {
     }
 
     fn with(config: &Config, differentiable: bool) -> KvCache {
-        let layer = LayerCache { keys_values: None, seen: 0, differentiable };
-        KvCache { layers: vec![layer; config.num_hidden_layers] }
+        let layers = (0..config.num_hidden_layers).map(|_| LayerCache { keys_values: None, seen: 0, differentiable }).collect();
+        KvCache { layers }
     }
 
     /// Tokens cached per sequence (padding included).
@@ -167,16 +167,15 @@ impl KvCache {
     /// one-sequence prompt cache for `n` samples; dropping finished rows
     /// keeps decoding to the sequences still running.
     pub fn select_rows(&self, rows: &[u32]) -> candle_core::Result<KvCache> {
-        let Some((first, _)) = self.layers.first().and_then(|layer| layer.keys_values.as_ref()) else {
-            return Ok(self.clone());
-        };
-        let index = Tensor::new(rows, first.device())?;
         let layers = self
             .layers
             .iter()
             .map(|layer| {
                 let keys_values = match &layer.keys_values {
-                    Some((k, v)) => Some((k.index_select(&index, 0)?, v.index_select(&index, 0)?)),
+                    Some((k, v)) => {
+                        let index = Tensor::new(rows, k.device())?;
+                        Some((k.index_select(&index, 0)?, v.index_select(&index, 0)?))
+                    }
                     None => None,
                 };
                 Ok(LayerCache { keys_values, ..*layer })
