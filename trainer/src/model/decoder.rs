@@ -258,13 +258,27 @@ struct Attend {
 }
 
 impl Attend {
-    /// The attention weights `[batch, heads, queries, keys]`, without a graph.
-    fn weights(&self, q: &Tensor, k: &Tensor) -> candle_core::Result<Tensor> {
-        let scores = q.matmul(&k.t()?)?;
-        let shape = scores.dims4()?;
-        let mut values = scores.flatten_all()?.to_vec1::<f32>()?;
-        mask_and_softmax(&mut values, shape, &self.mask)?;
-        Tensor::from_vec(values, shape, q.device())
+    /// The attention weights `[batch, heads, queries, keys]`, contiguous:
+    /// what the forward pass multiplies `v` by and the backward pass
+    /// recomputes.
+    fn weights(&self, q: &CpuStorage, q_layout: &Layout, k: &CpuStorage, k_layout: &Layout) -> candle_core::Result<Vec<f32>> {
+        let (batch, heads, queries, dim) = q_layout.shape().dims4()?;
+        let keys = k_layout.shape().dims4()?.2;
+        let scores = q.matmul(k, (batch * heads, queries, keys, dim), q_layout, &k_layout.transpose(2, 3)?)?;
+        let CpuStorage::F32(mut weights) = scores else { candle_core::bail!("attention: f32 expected") };
+        mask_and_softmax(&mut weights, (batch, heads, queries, keys), &self.mask)?;
+        Ok(weights)
+    }
+
+    /// [`Attend::weights`] of tensors on the CPU, as a tensor without a graph.
+    fn weights_of(&self, q: &Tensor, k: &Tensor) -> candle_core::Result<Tensor> {
+        let shape = (q.dim(0)?, q.dim(1)?, q.dim(2)?, k.dim(2)?);
+        let (q_storage, q_layout) = q.storage_and_layout();
+        let (k_storage, k_layout) = k.storage_and_layout();
+        let (Storage::Cpu(q_storage), Storage::Cpu(k_storage)) = (&*q_storage, &*k_storage) else {
+            candle_core::bail!("attention: q and k are not on the CPU")
+        };
+        Tensor::from_vec(self.weights(q_storage, q_layout, k_storage, k_layout)?, shape, q.device())
     }
 }
 
@@ -284,11 +298,9 @@ impl CustomOp3 for Attend {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (batch, heads, queries, dim) = q_layout.shape().dims4()?;
         let keys = k_layout.shape().dims4()?.2;
-        let scores = q.matmul(k, (batch * heads, queries, keys, dim), q_layout, &k_layout.transpose(2, 3)?)?;
-        let CpuStorage::F32(mut weights) = scores else { candle_core::bail!("attention: f32 expected") };
-        mask_and_softmax(&mut weights, (batch, heads, queries, keys), &self.mask)?;
+        let weights = CpuStorage::F32(self.weights(q, q_layout, k, k_layout)?);
         let weights_layout = Layout::contiguous((batch, heads, queries, keys));
-        let out = CpuStorage::F32(weights).matmul(v, (batch * heads, queries, dim, keys), &weights_layout, v_layout)?;
+        let out = weights.matmul(v, (batch * heads, queries, dim, keys), &weights_layout, v_layout)?;
         Ok((out, Shape::from((batch, heads, queries, dim))))
     }
 
@@ -303,7 +315,7 @@ impl CustomOp3 for Attend {
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (q, k, v) = (q.detach(), k.detach(), v.detach());
-        let weights = self.weights(&q, &k)?;
+        let weights = self.weights_of(&q, &k)?;
         let grad_v = weights.t()?.matmul(grad)?;
         let expected = (grad * out.detach())?.sum_keepdim(D::Minus1)?;
         let grad_scores = weights.mul(&grad.matmul(&v.t()?)?.broadcast_sub(&expected)?)?;
@@ -679,7 +691,7 @@ mod tests {
             }
             // A masked key's value has no say: its value gradient is zero where no query sees it.
             let masked = values(&mask.broadcast_as((2, 3, 4, 5)).unwrap());
-            assert!(values(&Attend { mask: mask.clone() }.weights(q.as_tensor(), &k_view).unwrap()).iter().zip(&masked).all(|(&w, &m)| m == 0.0 || w == 0.0));
+            assert!(values(&Attend { mask: mask.clone() }.weights_of(q.as_tensor(), &k_view).unwrap()).iter().zip(&masked).all(|(&w, &m)| m == 0.0 || w == 0.0));
         }
     }
 
