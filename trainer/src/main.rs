@@ -246,22 +246,20 @@ fn render_prompts(config: &TrainConfig, model: &LocalModel, dataset: &Dataset, i
         Some(k) => PromptConfig::new(k),
         None => PromptConfig::for_model(parameter_count(model.decoder().config())),
     };
-    let mut prompts: Vec<TrainPrompt> = indices
-        .iter()
-        .map(|&index| {
-            let example = &dataset.examples[index];
-            TrainPrompt { text: example.prompt(&prompt_config), reference: example.reference.clone() }
-        })
-        .collect();
-    if let Some(limit) = config.data.max_prompt_tokens {
-        let before = prompts.len();
-        let mut lengths = Vec::with_capacity(before);
-        for prompt in &prompts {
-            lengths.push(model.encode(&prompt.text)?.len());
+    let mut prompts = Vec::with_capacity(indices.len());
+    for &index in indices {
+        let example = &dataset.examples[index];
+        let text = example.prompt(&prompt_config);
+        if let Some(limit) = config.data.max_prompt_tokens {
+            if model.encode(&text)?.len() > limit {
+                continue;
+            }
         }
-        let mut length = lengths.into_iter();
-        prompts.retain(|_| length.next().is_some_and(|tokens| tokens <= limit));
-        eprintln!("left out {} of {before} prompts longer than {limit} tokens (data.max_prompt_tokens)", before - prompts.len());
+        prompts.push(TrainPrompt { text, reference: example.reference.clone() });
+    }
+    if let Some(limit) = config.data.max_prompt_tokens {
+        let left_out = indices.len() - prompts.len();
+        eprintln!("left out {left_out} of {} prompts longer than {limit} tokens (data.max_prompt_tokens)", indices.len());
     }
     Ok((prompts, prompt_config.k_examples))
 }
