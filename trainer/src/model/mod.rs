@@ -235,12 +235,12 @@ impl Policy for LocalModel {
                 None => groups.push((prompt, vec![row])),
             }
         }
-        let adapter = if adapter { Adapter::On } else { Adapter::Off };
+        let mode = if adapter { Adapter::On } else { Adapter::Off };
         let mut scored = Vec::with_capacity(groups.len());
         let mut group_order = Vec::with_capacity(rows);
         for (prompt, members) in &groups {
             let completions: Vec<&[u32]> = members.iter().map(|&row| batch[row].1).collect();
-            scored.push(self.group_logprobs(prompt, &completions, width, adapter)?);
+            scored.push(self.group_logprobs(prompt, &completions, width, mode)?);
             group_order.extend(members.iter().copied());
         }
         let mut batch_order = vec![0u32; rows];
@@ -249,7 +249,7 @@ impl Policy for LocalModel {
         }
         let logprobs = Tensor::cat(&scored, 0)?.index_select(&Tensor::new(batch_order, device)?, 0)?;
         // The reference pass needs no graph; dropping it frees its activations.
-        let logprobs = if matches!(adapter, Adapter::On) { logprobs } else { logprobs.detach() };
+        let logprobs = if adapter { logprobs } else { logprobs.detach() };
         Ok(TokenLogprobs { logprobs, mask })
     }
 
