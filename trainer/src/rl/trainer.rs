@@ -144,8 +144,9 @@ impl<'p, P: Policy, R: RewardFunction> Trainer<'p, P, R> {
     }
 
     /// The run state, then the adapter beside it. The adapter is written
-    /// to a temporary folder and swapped in, so `adapter/` is always one
-    /// whole adapter.
+    /// to a temporary folder and swapped in, so `adapter/` is never a
+    /// partly written one (between the removal of the old one and the
+    /// rename it is absent for a moment).
     fn save_checkpoint(&self) -> anyhow::Result<()> {
         checkpoint::save(&self.checkpoint_path(), &self.optimizer, &self.state)?;
         let adapter = self.run_dir.join(ADAPTER_DIR);
