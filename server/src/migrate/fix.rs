@@ -101,7 +101,7 @@ impl Builder {
     }
 
     fn done(self) -> Plan {
-        Plan::Fix(Fix { candidate: Candidate { edits: self.edits, targets: self.targets, allowed: self.allowed }, binds: self.binds })
+        Plan::Fix(Fix { candidate: Candidate { edits: self.edits, targets: self.targets, allowed: self.allowed, kept_reads: Vec::new() }, binds: self.binds })
     }
 }
 

@@ -27,7 +27,7 @@ pub use fix::{plan, FileContext, Fix, Plan};
 pub use model_fix::{ModelCandidates, NotesFn};
 pub use syntax::Imports;
 pub use unit::{select_range, MigrationUnit};
-pub use validate::{validate, Baseline, Candidate, Target, Validated};
+pub use validate::{validate, Baseline, Candidate, KeptReads, Target, Validated};
 
 /// How often fixes are planned again on the edited text: a fix that
 /// overlapped another gets its turn in the next round.
@@ -156,6 +156,7 @@ fn combined<'p>(proposals: impl IntoIterator<Item = &'p Proposal>) -> Candidate 
         all.edits.extend(p.candidate.edits.iter().cloned());
         all.targets.extend(p.candidate.targets.iter().cloned());
         all.allowed.extend(p.candidate.allowed.iter().cloned());
+        all.kept_reads.extend(p.candidate.kept_reads.iter().cloned());
     }
     all
 }
@@ -413,6 +414,7 @@ fn model_candidate(
                     edits: vec![unit.edit_for(&code)],
                     targets: vec![Target::of(finding)],
                     allowed: vec![unit.range.clone()],
+                    kept_reads: vec![KeptReads { range: unit.range.clone(), reads: unit.kept_reads.clone() }],
                 };
                 if !new_imports.is_empty() {
                     let (at, text) = syntax::import_insertion(tree.root_node(), baseline.source, &new_imports.join("\n"));

@@ -223,10 +223,21 @@ pub struct Names {
 
 impl Names {
     pub fn read(root: Node, source: &str) -> Names {
+        Names::read_within(root, source, &root.byte_range())
+    }
+
+    /// The names of the identifiers that lie wholly inside `range`.
+    pub fn read_within(root: Node, source: &str, range: &Range<usize>) -> Names {
         let mut sites: HashMap<String, Vec<NameSite>> = HashMap::new();
         let mut stack = vec![root];
         while let Some(node) = stack.pop() {
+            if node.end_byte() <= range.start || node.start_byte() >= range.end {
+                continue;
+            }
             if node.kind() == "identifier" {
+                if node.start_byte() < range.start || node.end_byte() > range.end {
+                    continue;
+                }
                 if let Some((role, in_import)) = role_of(node) {
                     let site = NameSite { range: node.byte_range(), role, in_import };
                     sites.entry(text(source, node).to_string()).or_default().push(site);
@@ -247,6 +258,16 @@ impl Names {
         self.sites.get(name).map_or(&[], Vec::as_slice)
     }
 
+    /// Every name with its sites, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[NameSite])> {
+        self.sites.iter().map(|(name, sites)| (name.as_str(), sites.as_slice()))
+    }
+
+    /// How often `name` is read (used outside an import statement).
+    pub fn reads(&self, name: &str) -> usize {
+        self.sites(name).iter().filter(|s| s.role == Role::Use && !s.in_import).count()
+    }
+
     /// Whether `name` appears as a name anywhere in the file.
     pub fn is_used(&self, name: &str) -> bool {
         !self.sites(name).is_empty()
@@ -259,7 +280,7 @@ impl Names {
     }
 }
 
-fn is_field(parent: Node, field: &str, child: Node) -> bool {
+pub fn is_field(parent: Node, field: &str, child: Node) -> bool {
     let mut cursor = parent.walk();
     let found = parent.children_by_field_name(field, &mut cursor).any(|c| c.id() == child.id());
     found

@@ -268,6 +268,27 @@ fn model_candidates_are_validated_and_retried() {
 }
 
 #[test]
+fn a_model_rewrite_that_loses_an_argument_is_rejected() {
+    // Seen from SmolLM2: `np.ravel(a)` parses, and `numpy.in1d` is gone,
+    // but the values of `b` no longer matter.
+    let source = "import numpy as np\n\ndef members(a, b):\n    return np.in1d(a, b)\n";
+    let model = Scripted { answers: vec!["return np.ravel(a)", "return np.isin(a, b).ravel()"], asked: Mutex::new(Vec::new()) };
+    let result = migrate_with(&catalog(), &versions(), source, Some(&model));
+    assert_eq!(result.migrated, source.replace("np.in1d(a, b)", "np.isin(a, b).ravel()"));
+    assert_eq!(result.outcomes[0].outcome, Outcome::FixedByModel);
+    assert_eq!(model.asked.lock().unwrap().len(), 2, "the first answer failed validation");
+
+    let model = Scripted { answers: vec!["return np.ravel(a)"], asked: Mutex::new(Vec::new()) };
+    let options = MigrateOptions { model: Some(&model), samples: 1, ..MigrateOptions::default() };
+    let result = migrate_source(&Analyzer::new(&catalog()), &mut new_parser(), source, &versions(), &options);
+    assert_eq!(result.migrated, source);
+    assert_eq!(
+        result.outcomes[0].reason.as_deref(),
+        Some("1 model sample failed validation; the last: the rewrite drops `b`, a value the flagged call is given (read 1 time before, 0 after; line 4)")
+    );
+}
+
+#[test]
 fn a_model_that_never_passes_gives_no_safe_fix_with_the_reason() {
     let source = "import pandas as pd\ndf = pd.read_csv('x')\nout = df.append(df)\n";
     let model = Scripted { answers: vec!["out = df.append(df)", "out = (", "out = df.append(df, ignore_index=True)"], asked: Mutex::new(Vec::new()) };

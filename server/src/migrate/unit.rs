@@ -2,12 +2,13 @@
 //! unit that makes sense (the statement, else the enclosing function or
 //! class), with the imports it needs; the answer replaces exactly that range.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
 use tree_sitter::{Node, Tree};
 
 use super::edit::Edit;
-use super::syntax::{self, Imports};
+use super::syntax::{self, Imports, Names, Role};
 use crate::analysis::Finding;
 
 /// Statements that hold no other statement.
@@ -40,6 +41,11 @@ pub struct MigrationUnit {
     /// Import statements elsewhere in the file that bind names the unit uses,
     /// in source order.
     pub imports: Vec<String>,
+    /// The names whose values the flagged call is given (see
+    /// [`passed_names`]), each with how often the unit reads it: a rewrite
+    /// may restructure the call but must read each as often, or a value
+    /// the code passed is lost.
+    pub kept_reads: BTreeMap<String, usize>,
 }
 
 impl MigrationUnit {
@@ -83,7 +89,60 @@ pub fn select_range(tree: &Tree, source: &str, finding: &Finding, imports: &Impo
     let range = start..start_node.end_byte();
     let code = dedent(&source[range.clone()], &indent);
     let unit_imports = needed_imports(root, source, &range, imports);
-    Some(MigrationUnit { range, code, indent, imports: unit_imports })
+    let unit_names = Names::read_within(root, source, &range);
+    let kept_reads = passed_names(root, source, finding, imports)
+        .into_iter()
+        .map(|name| {
+            let reads = unit_names.reads(&name);
+            (name, reads)
+        })
+        .collect();
+    Some(MigrationUnit { range, code, indent, imports: unit_imports, kept_reads })
+}
+
+/// The names a flagged call reads: in its arguments, and in the object a
+/// flagged method is called on (`df` of `df.append(row)`). Left out are the
+/// names imports bind (a rewrite may reach a module another way), names
+/// bound inside the call (a lambda's parameters), and the value of a
+/// flagged keyword (a removed parameter may go with its value). Empty when
+/// the finding is not a call (a bare reference, an import).
+fn passed_names(root: Node, source: &str, finding: &Finding, imports: &Imports) -> BTreeSet<String> {
+    let Some((call, flagged_keyword)) = flagged_call(root, finding) else { return BTreeSet::new() };
+    let left_out = flagged_keyword.and_then(|keyword| keyword.child_by_field_name("value")).map(|value| value.byte_range());
+    let names = Names::read_within(call, source, &call.byte_range());
+    names
+        .iter()
+        .filter(|(name, sites)| {
+            let read = sites.iter().any(|site| {
+                site.role == Role::Use && !site.in_import && !left_out.as_ref().is_some_and(|out| out.start <= site.range.start && site.range.end <= out.end)
+            });
+            let bound_inside = sites.iter().any(|site| site.role == Role::Bind);
+            read && !bound_inside && !imports.bindings.iter().any(|binding| binding.name == *name)
+        })
+        .map(|(name, _)| name.to_string())
+        .collect()
+}
+
+/// The call a finding flags, and the keyword argument when the finding is
+/// one: the finding is the call itself (a call-shape entry), its callee, or
+/// the name of one of its keyword arguments.
+fn flagged_call<'t>(root: Node<'t>, finding: &Finding) -> Option<(Node<'t>, Option<Node<'t>>)> {
+    let node = root.descendant_for_byte_range(finding.start_byte, finding.end_byte)?;
+    if node.byte_range() != (finding.start_byte..finding.end_byte) {
+        return None;
+    }
+    if node.kind() == "call" {
+        return Some((node, None));
+    }
+    let parent = node.parent()?;
+    match parent.kind() {
+        "call" if syntax::is_field(parent, "function", node) => Some((parent, None)),
+        "keyword_argument" if syntax::is_field(parent, "name", node) => {
+            let call = parent.parent().filter(|list| list.kind() == "argument_list")?.parent()?;
+            (call.kind() == "call").then_some((call, Some(parent)))
+        }
+        _ => None,
+    }
 }
 
 fn enclosing_unit(node: Node) -> Option<Node> {
@@ -213,6 +272,37 @@ mod tests {
         let source = "import numpy as np\nfor x in np.product([1, 2]):\n    print(x)\nz = 0\n";
         let u = unit(source, "numpy.product");
         assert_eq!(u.code, "for x in np.product([1, 2]):\n    print(x)");
+    }
+
+    fn kept(unit: &MigrationUnit) -> Vec<(&str, usize)> {
+        unit.kept_reads.iter().map(|(name, &reads)| (name.as_str(), reads)).collect()
+    }
+
+    #[test]
+    fn a_flagged_call_keeps_what_it_is_given() {
+        // Arguments, at any depth; the module alias may go.
+        let source = "import numpy as np\n\ndef f(a, b):\n    return np.in1d(a, b[0] + b.size) | a.all()\n";
+        assert_eq!(kept(&unit(source, "numpy.in1d")), [("a", 2), ("b", 2)]);
+        // The object a method is called on; keyword names and attributes are no reads.
+        let source = "import pandas as pd\ndf = pd.read_csv('x')\nout = df.append(row, sort=order.sort)\n";
+        assert_eq!(kept(&unit(source, "pandas.DataFrame.append")), [("df", 1), ("order", 1), ("row", 1)]);
+        // A lambda's parameter is the call's own; what the lambda reads is not.
+        let source = "import numpy as np\nm = np.in1d(list(map(lambda v: v + k, a)), b)\n";
+        assert_eq!(kept(&unit(source, "numpy.in1d")), [("a", 1), ("b", 1), ("k", 1), ("list", 1), ("map", 1)]);
+    }
+
+    #[test]
+    fn a_flagged_keyword_may_go_with_its_value() {
+        let source = "import numpy as np\nh = np.histogram(a, normed=flag, bins=n)\n";
+        assert_eq!(kept(&unit(source, "numpy.histogram(normed=)")), [("a", 1), ("n", 1)]);
+    }
+
+    #[test]
+    fn what_is_not_a_call_keeps_nothing() {
+        let source = "import numpy as np\nt = np.float_\nu = f(np.float_, a)\n";
+        assert!(unit(source, "numpy.float_").kept_reads.is_empty());
+        let source = "from numpy import float_\n";
+        assert!(unit(source, "numpy.float_").kept_reads.is_empty());
     }
 
     #[test]

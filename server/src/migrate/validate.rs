@@ -1,13 +1,15 @@
 //! Every candidate edit is checked before it is offered: the edited file
 //! parses, the flagged API is gone from the edited range, no new finding
-//! appears, and every edit stays inside the range it was allowed to change.
+//! appears, every edit stays inside the range it was allowed to change, and
+//! a rewritten range still reads the names it must keep reading.
 
+use std::collections::BTreeMap;
 use std::ops::Range;
 
 use tree_sitter::Parser;
 
 use super::edit::{overlaps, Edit, EditSet};
-use super::syntax;
+use super::syntax::{self, Names};
 use crate::analysis::{Analyzer, Finding, LineIndex};
 use crate::env::Versions;
 
@@ -41,6 +43,18 @@ pub struct Candidate {
     /// Ranges of the original text the edits may change (an insertion may
     /// sit on either end of one).
     pub allowed: Vec<Range<usize>>,
+    /// What rewritten ranges must go on reading. A model's rewrite carries
+    /// these; a deterministic one needs none, as it changes only the
+    /// flagged name.
+    pub kept_reads: Vec<KeptReads>,
+}
+
+/// Names a range of the original text reads, each at least as often as the
+/// rewrite of that range must read it.
+#[derive(Debug, Clone, Default)]
+pub struct KeptReads {
+    pub range: Range<usize>,
+    pub reads: BTreeMap<String, usize>,
 }
 
 /// A candidate that passed: the edited text and its findings.
@@ -97,6 +111,20 @@ pub fn validate(
     let (errors, first) = syntax::syntax_errors(&tree);
     if errors > baseline.syntax_errors {
         return Err(format!("the edited file does not parse (line {})", first.unwrap_or(1)));
+    }
+    for kept in &candidate.kept_reads {
+        let rewritten = edits.map_range(&kept.range);
+        let names = Names::read_within(tree.root_node(), &text, &rewritten);
+        for (name, &before) in &kept.reads {
+            let after = names.reads(name);
+            if after < before {
+                return Err(format!(
+                    "the rewrite drops `{name}`, a value the flagged call is given (read {before} {} before, {after} after; line {})",
+                    if before == 1 { "time" } else { "times" },
+                    line(&text, rewritten.start)
+                ));
+            }
+        }
     }
 
     let findings = analyzer.analyze(parser, &text, versions);
@@ -176,7 +204,7 @@ mod tests {
     fn replace(source: &str, finding: &Finding, text: &str) -> Candidate {
         let range = finding.start_byte..finding.end_byte;
         let _ = source;
-        Candidate { edits: vec![Edit::new(range.clone(), text)], targets: vec![Target::of(finding)], allowed: vec![range] }
+        Candidate { edits: vec![Edit::new(range.clone(), text)], targets: vec![Target::of(finding)], allowed: vec![range], kept_reads: vec![] }
     }
 
     const SOURCE: &str = "import numpy as np\nx = np.float_(1)\ny = np.float_\n";
@@ -212,10 +240,48 @@ mod tests {
         let err = run(source, |_| {
             let at = source.find("np = None").unwrap();
             let statement = at..at + 9;
-            Candidate { edits: vec![Edit::new(statement.clone(), "pass")], targets: vec![], allowed: vec![statement] }
+            Candidate { edits: vec![Edit::new(statement.clone(), "pass")], targets: vec![], allowed: vec![statement], kept_reads: vec![] }
         })
         .unwrap_err();
         assert!(err.contains("a new finding appears: `numpy.float_` (line 3)"), "{err}");
+    }
+
+    /// `source`'s statement holding `np.in1d` rewritten to `text`, keeping
+    /// what the call reads.
+    fn rewrite_in1d(source: &str, text: &str) -> Result<String, String> {
+        run(source, |findings| {
+            let finding = findings.iter().find(|f| f.symbol == "numpy.in1d").expect("an in1d finding");
+            let start = source[..finding.start_byte].rfind('\n').map_or(0, |at| at + 1);
+            let end = start + source[start..].find('\n').unwrap();
+            let reads = [("a".to_string(), 1), ("b".to_string(), 2)].into_iter().collect();
+            Candidate {
+                edits: vec![Edit::new(start..end, text)],
+                targets: vec![Target::of(finding)],
+                allowed: vec![start..end],
+                kept_reads: vec![KeptReads { range: start..end, reads }],
+            }
+        })
+    }
+
+    const IN1D: &str = "import numpy as np\nm = np.in1d(a, b) | b\n";
+
+    #[test]
+    fn a_rewrite_that_keeps_every_read_passes() {
+        let out = rewrite_in1d(IN1D, "m = np.isin(a, b).ravel() | b").unwrap();
+        assert_eq!(out, "import numpy as np\nm = np.isin(a, b).ravel() | b\n");
+        // Reading a name more often, or through another spelling of the module, is fine.
+        assert!(rewrite_in1d(IN1D, "import numpy\nm = numpy.isin(a, b).ravel() | b | b").is_ok());
+    }
+
+    #[test]
+    fn a_rewrite_that_drops_a_read_fails() {
+        let err = rewrite_in1d(IN1D, "m = np.ravel(a) | b").unwrap_err();
+        assert_eq!(err, "the rewrite drops `b`, a value the flagged call is given (read 2 times before, 1 after; line 2)");
+        // A keyword name or an attribute of the same spelling is no read.
+        let err = rewrite_in1d(IN1D, "m = np.isin(a, b=None).b | b").unwrap_err();
+        assert!(err.starts_with("the rewrite drops `b`"), "{err}");
+        let err = rewrite_in1d(IN1D, "m = np.isin(b, b) | b").unwrap_err();
+        assert!(err.starts_with("the rewrite drops `a`, a value the flagged call is given (read 1 time before, 0 after"), "{err}");
     }
 
     #[test]
