@@ -105,9 +105,9 @@ pub fn code_actions(
     let mut parser = new_parser();
     let mut actions = Vec::new();
     if wanted(only, &CodeActionKind::QUICKFIX) {
-        for (index, finding) in analysis.findings.iter().enumerate() {
+        for (index, finding) in analysis.shown() {
             let touches = finding.start_byte <= bytes.end && bytes.start <= finding.end_byte;
-            if !analysis.shown[index] || !touches {
+            if !touches {
                 continue;
             }
             let diagnostic = to_diagnostic(finding, &analysis.document, style.unit, &analysis.severity);
@@ -145,9 +145,9 @@ pub fn code_actions(
             }
         }
     }
-    if wanted(only, &fix_all_kind()) && analysis.shown.iter().any(|&shown| shown) {
-        let shown = |library: &str| analysis.findings.iter().zip(&analysis.shown).any(|(f, &shown)| shown && f.library == library);
-        let options = MigrateOptions { fixes_library: Some(&shown), ..MigrateOptions::default() };
+    if wanted(only, &fix_all_kind()) && analysis.shown().next().is_some() {
+        let shows = |library: &str| analysis.libraries.shows(library);
+        let options = MigrateOptions { fixes_library: Some(&shows), ..MigrateOptions::default() };
         let migrated = migrate_source(&analyzer, &mut parser, text, versions, &options);
         if migrated.migrated != text {
             let edit = difference(text, &migrated.migrated);

@@ -26,6 +26,7 @@ use pep440_rs::Version;
 use serde::Deserialize;
 
 use crate::analysis::Severity;
+use crate::knowledge::catalog::normalize_name;
 use crate::model::ModelSpec;
 
 /// How a finding of each recode severity is shown.
@@ -99,8 +100,7 @@ impl Default for RawSettings {
 pub struct Settings {
     pub env: Option<PathBuf>,
     pub pins: Vec<(String, Version)>,
-    /// PEP 503 names; `None`: every library.
-    pub libraries: Option<Vec<String>>,
+    pub libraries: LibraryFilter,
     pub severity: SeverityLevels,
     pub model: ModelSpec,
     pub model_fixes: bool,
@@ -139,7 +139,7 @@ impl Settings {
         Ok(Settings {
             env: raw.env,
             pins,
-            libraries: raw.libraries.map(|names| names.iter().map(|n| crate::knowledge::catalog::normalize_name(n)).collect()),
+            libraries: LibraryFilter(raw.libraries.map(|names| names.iter().map(|n| normalize_name(n)).collect())),
             severity: raw.severity,
             model,
             model_fixes: raw.model_fixes,
@@ -147,10 +147,19 @@ impl Settings {
             debounce: Duration::from_millis(raw.debounce_ms),
         })
     }
+}
 
-    /// Whether findings of `library` are shown.
+/// The libraries whose findings are shown and fixed (the `libraries`
+/// setting).
+#[derive(Debug, Clone, Default)]
+pub struct LibraryFilter(
+    /// PEP 503 names; `None`: every library.
+    Option<Vec<String>>,
+);
+
+impl LibraryFilter {
     pub fn shows(&self, library: &str) -> bool {
-        self.libraries.as_ref().is_none_or(|names| names.iter().any(|n| *n == crate::knowledge::catalog::normalize_name(library)))
+        self.0.as_ref().is_none_or(|names| names.iter().any(|n| *n == normalize_name(library)))
     }
 }
 
@@ -164,7 +173,7 @@ mod tests {
     fn defaults_and_every_key() {
         let defaults = Settings::from_json(&json!(null)).unwrap();
         assert_eq!(defaults.debounce, Duration::from_millis(80));
-        assert!(defaults.model_fixes && defaults.shows("numpy") && defaults.pins.is_empty());
+        assert!(defaults.model_fixes && defaults.libraries.shows("numpy") && defaults.pins.is_empty());
         assert_eq!(defaults.model, ModelSpec::Default);
 
         let settings = Settings::from_json(&json!({"recode": {
@@ -175,7 +184,7 @@ mod tests {
         .unwrap();
         assert_eq!(settings.env, Some(PathBuf::from(".venv311")));
         assert_eq!(settings.pins, [("numpy".to_string(), "1.26.4".parse().unwrap())]);
-        assert!(settings.shows("scikit-learn") && !settings.shows("numpy"));
+        assert!(settings.libraries.shows("scikit-learn") && !settings.libraries.shows("numpy"));
         assert_eq!(settings.severity.of(Severity::Warning), Level::Hint);
         assert_eq!(settings.severity.of(Severity::Error), Level::Error);
         assert!(matches!(settings.model, ModelSpec::Endpoint { .. }));

@@ -16,7 +16,7 @@ use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer};
 
 use super::actions::{self, EditStyle, ModelFixArgs, MIGRATE_WITH_MODEL};
-use super::config::{SeverityLevels, Settings};
+use super::config::{LibraryFilter, SeverityLevels, Settings};
 use super::diagnostics::to_diagnostic;
 use super::document::Document;
 use super::hover;
@@ -38,9 +38,16 @@ pub struct Analysis {
     pub project: Arc<Project>,
     /// Every finding of the text (fixes are planned against all of them).
     pub findings: Vec<Finding>,
-    /// Whether each finding is shown (its library is one the settings show).
-    pub shown: Vec<bool>,
+    /// Which libraries' findings are shown, and fixed by a fix-all.
+    pub libraries: LibraryFilter,
     pub severity: SeverityLevels,
+}
+
+impl Analysis {
+    /// The findings shown, with their indexes in `findings`.
+    pub fn shown(&self) -> impl Iterator<Item = (usize, &Finding)> {
+        self.findings.iter().enumerate().filter(|(_, finding)| self.libraries.shows(&finding.library))
+    }
 }
 
 struct OpenDocument {
@@ -190,8 +197,7 @@ impl State {
         let analysis = tokio::task::spawn_blocking(move || {
             let analyzer = project.analyzer();
             let findings = analyzer.analyze(&mut new_parser(), document.text(), &project.resolution.versions);
-            let shown = findings.iter().map(|f| settings.shows(&f.library)).collect();
-            Analysis { document, project, findings, shown, severity: settings.severity.clone() }
+            Analysis { document, project, findings, libraries: settings.libraries.clone(), severity: settings.severity.clone() }
         })
         .await;
         match analysis {
@@ -237,13 +243,8 @@ impl State {
             }
             open.published = Some(stamp);
             let unit = self.abilities().unit;
-            let diagnostics: Vec<Diagnostic> = analysis
-                .findings
-                .iter()
-                .zip(&analysis.shown)
-                .filter(|(_, shown)| **shown)
-                .map(|(finding, _)| to_diagnostic(finding, &analysis.document, unit, &analysis.severity))
-                .collect();
+            let diagnostics: Vec<Diagnostic> =
+                analysis.shown().map(|(_, finding)| to_diagnostic(finding, &analysis.document, unit, &analysis.severity)).collect();
             open.analysis = Some(analysis);
             diagnostics
         };
@@ -480,9 +481,8 @@ impl LanguageServer for Backend {
         let Some(analysis) = self.state.current_analysis(&self.client, &uri).await else { return Ok(None) };
         let unit = self.state.abilities().unit;
         let at = analysis.document.offset(to_position(params.text_document_position_params.position), unit);
-        let hovered: Vec<usize> = (0..analysis.findings.len())
-            .filter(|&i| analysis.shown[i] && analysis.findings[i].start_byte <= at && at <= analysis.findings[i].end_byte)
-            .collect();
+        let hovered: Vec<usize> =
+            analysis.shown().filter(|(_, finding)| finding.start_byte <= at && at <= finding.end_byte).map(|(index, _)| index).collect();
         let Some(&first) = hovered.first() else { return Ok(None) };
         let range = {
             let f = &analysis.findings[first];
