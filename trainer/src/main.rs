@@ -98,6 +98,10 @@ enum Command {
         /// Score only the first N held-out rows.
         #[arg(long)]
         rows: Option<usize>,
+        /// Prompts decoded together: more use the cores better and take more
+        /// memory; the scores do not depend on it.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..))]
+        batch: u64,
     },
     /// Draw a run's curves (reward and its parts, loss, KL, clipping,
     /// lengths) from RUN_DIR/metrics.jsonl to a PNG.
@@ -152,7 +156,7 @@ fn main() -> anyhow::Result<()> {
             print!("{}", recode::vocab::render_prompt(&example.task, &PromptConfig::new(k_examples)));
         }
         Command::Train { config, out, resume } => train(&config, out, resume)?,
-        Command::Eval { config, adapter, rows } => eval(&config, adapter.as_deref(), rows)?,
+        Command::Eval { config, adapter, rows, batch } => eval(&config, adapter.as_deref(), rows, batch as usize)?,
         Command::Plot { run_dir, out } => {
             let rows = rl::metrics::read(&run_dir.join(rl::trainer::METRICS_FILE))?;
             let out = out.unwrap_or_else(|| run_dir.join("curves.png"));
@@ -213,7 +217,7 @@ fn train(config_path: &Path, out: Option<PathBuf>, resume: bool) -> anyhow::Resu
     Ok(())
 }
 
-fn eval(config_path: &Path, adapter: Option<&Path>, rows: Option<usize>) -> anyhow::Result<()> {
+fn eval(config_path: &Path, adapter: Option<&Path>, rows: Option<usize>, batch: usize) -> anyhow::Result<()> {
     let config = TrainConfig::load(config_path)?;
     let mut model = load_model(&config)?;
     if let Some(adapter) = adapter {
@@ -225,7 +229,7 @@ fn eval(config_path: &Path, adapter: Option<&Path>, rows: Option<usize>) -> anyh
     let (prompts, _) = render_prompts(&config, &model, &dataset, held_out)?;
     let progress = indicatif::ProgressBar::new(prompts.len() as u64);
     let mut reward = MigrationReward::new(config.data.reward);
-    let report = rl::eval::evaluate(&model, &mut reward, &prompts, config.rollout.max_new_tokens, &progress)?;
+    let report = rl::eval::evaluate(&model, &mut reward, &prompts, config.rollout.max_new_tokens, batch, &progress)?;
     progress.finish_and_clear();
     let adapter = adapter.map(|a| a.display().to_string());
     println!("{}", serde_json::to_string_pretty(&serde_json::json!({"adapter": adapter, "report": report}))?);

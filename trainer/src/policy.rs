@@ -41,8 +41,9 @@ pub trait Policy {
     fn encode(&self, text: &str) -> anyhow::Result<Vec<u32>>;
     /// Text of completion tokens, end tokens left out.
     fn decode(&self, tokens: &[u32]) -> anyhow::Result<String>;
-    /// `n` completions of one prompt, with the adapter on, batched with a KV cache.
-    fn sample(&self, prompt: &[u32], n: usize, params: &SampleParams, rng: &mut Pcg64) -> anyhow::Result<Vec<Sampled>>;
+    /// `n` completions of each prompt (`[prompt][sample]`), with the adapter
+    /// on, all decoded in one batch with a KV cache.
+    fn sample(&self, prompts: &[&[u32]], n: usize, params: &SampleParams, rng: &mut Pcg64) -> anyhow::Result<Vec<Vec<Sampled>>>;
     /// `log π(completion_t | prompt, completion_<t)` for each pair, with the
     /// adapter on (`adapter = true`, differentiable in the adapter's vars) or
     /// off (the frozen base: the reference policy).

@@ -22,6 +22,24 @@ use adapter::{AdapterConfig, LowRankAdapter};
 use checkpoint::Checkpoint;
 use decoder::{attention_mask, Adapter, Decoder, FoldedAdapters, KvCache};
 
+/// Rows being decoded together: their cache, which of its columns each
+/// row may attend to (padding may not), and where each row's next token goes.
+struct Decoding {
+    cache: KvCache,
+    keys: Vec<Vec<bool>>,
+    positions: Vec<u32>,
+}
+
+impl Decoding {
+    /// Keeps the rows `rows` names, in that order (a row may be named twice).
+    fn keep_rows(&mut self, rows: &[usize]) -> candle_core::Result<()> {
+        self.cache = self.cache.select_rows(&rows.iter().map(|&row| row as u32).collect::<Vec<_>>())?;
+        self.keys = rows.iter().map(|&row| self.keys[row].clone()).collect();
+        self.positions = rows.iter().map(|&row| self.positions[row]).collect();
+        Ok(())
+    }
+}
+
 /// A decoder, its tokenizer and where its turns end, with an optional
 /// adapter on its projections.
 pub struct LocalModel {
@@ -99,12 +117,37 @@ impl LocalModel {
         Tensor::from_vec(values, (rows, cols), self.decoder.device())
     }
 
-    /// Decodes one step for every row: last tokens in, logits `[rows, vocab]` out.
-    fn step(&self, tokens: Vec<u32>, position: usize, cache: &mut KvCache, folded: &FoldedAdapters) -> anyhow::Result<Vec<Vec<f32>>> {
+    /// Runs `prompts` together, left-padded to one width (see
+    /// [`Policy::sample`]): one row per prompt, and what each prompt's last
+    /// token predicts, `[prompt][vocab]`.
+    fn prefill(&self, prompts: &[&[u32]], folded: &FoldedAdapters) -> anyhow::Result<(Decoding, Vec<Vec<f32>>)> {
+        let width = prompts.iter().map(|prompt| prompt.len()).max().unwrap_or(0);
+        let mut tokens = Vec::with_capacity(prompts.len() * width);
+        let mut positions = Vec::with_capacity(prompts.len() * width);
+        let mut keys = Vec::with_capacity(prompts.len());
+        for prompt in prompts {
+            let padding = width - prompt.len();
+            tokens.extend(std::iter::repeat_n(0, padding).chain(prompt.iter().copied()));
+            positions.extend(std::iter::repeat_n(0, padding).chain(0..prompt.len() as u32));
+            keys.push((0..width).map(|column| column >= padding).collect::<Vec<bool>>());
+        }
+        let mut cache = KvCache::new(self.decoder.config());
+        let mask = attention_mask(&keys, width, self.decoder.dtype(), self.decoder.device())?;
+        let rows = prompts.len();
+        let hidden = self.decoder.forward(&self.tensor_2d(tokens, rows, width)?, &self.tensor_2d(positions, rows, width)?, &mask, Some(&mut cache), Adapter::Folded(folded))?;
+        let logits = self.decoder.logits(&hidden.narrow(1, width - 1, 1)?.squeeze(1)?)?.to_vec2()?;
+        let positions = prompts.iter().map(|prompt| prompt.len() as u32).collect();
+        Ok((Decoding { cache, keys, positions }, logits))
+    }
+
+    /// Feeds each row its next token: logits `[rows, vocab]` out.
+    fn step(&self, decoding: &mut Decoding, tokens: Vec<u32>, folded: &FoldedAdapters) -> anyhow::Result<Vec<Vec<f32>>> {
         let rows = tokens.len();
-        let positions = vec![position as u32; rows];
-        let mask = attention_mask(&vec![vec![true; position + 1]; rows], 1, self.decoder.dtype(), self.decoder.device())?;
-        let hidden = self.decoder.forward(&self.tensor_2d(tokens, rows, 1)?, &self.tensor_2d(positions, rows, 1)?, &mask, Some(cache), Adapter::Folded(folded))?;
+        decoding.keys.iter_mut().for_each(|row| row.push(true));
+        let mask = attention_mask(&decoding.keys, 1, self.decoder.dtype(), self.decoder.device())?;
+        let positions = self.tensor_2d(decoding.positions.clone(), rows, 1)?;
+        let hidden = self.decoder.forward(&self.tensor_2d(tokens, rows, 1)?, &positions, &mask, Some(&mut decoding.cache), Adapter::Folded(folded))?;
+        decoding.positions.iter_mut().for_each(|position| *position += 1);
         Ok(self.decoder.logits(&hidden.squeeze(1)?)?.to_vec2()?)
     }
 
@@ -160,41 +203,41 @@ impl Policy for LocalModel {
     }
 
     /// The adapter is folded into copies of the weights once per call (see
-    /// [`Decoder::fold_adapters`]). The prompt is run once; its cache is
-    /// copied to `n` rows that decode in lock-step. No padding is needed, since every row shares the
-    /// prompt; rows that finish are dropped from the cache, so the batch
-    /// shrinks to the samples still running.
-    fn sample(&self, prompt: &[u32], n: usize, params: &SampleParams, rng: &mut Pcg64) -> anyhow::Result<Vec<Sampled>> {
-        if prompt.is_empty() {
-            bail!("sampling needs a non-empty prompt");
+    /// [`Decoder::fold_adapters`]). The prompts run once, together, left-padded
+    /// so that every prompt ends in the same column and each decoding step
+    /// appends one column for all rows; padding is masked and positions
+    /// count from each prompt's first token. Each prompt's cache is copied to
+    /// its `n` rows, and all rows decode in lock-step; rows that finish are
+    /// dropped from the cache, so the batch shrinks to the samples still
+    /// running. Row order (prompt by prompt) fixes which random draw goes to
+    /// which sample.
+    fn sample(&self, prompts: &[&[u32]], n: usize, params: &SampleParams, rng: &mut Pcg64) -> anyhow::Result<Vec<Vec<Sampled>>> {
+        if prompts.iter().any(|prompt| prompt.is_empty()) {
+            bail!("sampling needs non-empty prompts");
         }
-        let mut samples = vec![Sampled { tokens: Vec::new(), finished: false }; n];
-        if n == 0 || params.max_new_tokens == 0 {
+        let mut samples = vec![vec![Sampled { tokens: Vec::new(), finished: false }; n]; prompts.len()];
+        if prompts.is_empty() || n == 0 || params.max_new_tokens == 0 {
             return Ok(samples);
         }
-        let length = prompt.len();
         let folded = self.decoder.fold_adapters()?;
-        let mut cache = KvCache::new(self.decoder.config());
-        let positions: Vec<u32> = (0..length as u32).collect();
-        let mask = attention_mask(&[vec![true; length]], length, self.decoder.dtype(), self.decoder.device())?;
-        let hidden = self.decoder.forward(&self.tensor_2d(prompt.to_vec(), 1, length)?, &self.tensor_2d(positions, 1, length)?, &mask, Some(&mut cache), Adapter::Folded(&folded))?;
-        let prompt_logits: Vec<f32> = self.decoder.logits(&hidden.get(0)?.get(length - 1)?)?.to_vec1()?;
-        cache = cache.select_rows(&vec![0; n])?;
-        let mut logits = vec![prompt_logits; n];
-        // `running[row]` is the sample that cache row belongs to.
-        let mut running: Vec<usize> = (0..n).collect();
+        let (mut decoding, prompt_logits) = self.prefill(prompts, &folded)?;
+        // `running[row]` is the (prompt, sample) that row belongs to.
+        let mut running: Vec<(usize, usize)> = (0..prompts.len()).flat_map(|prompt| (0..n).map(move |sample| (prompt, sample))).collect();
+        decoding.keep_rows(&running.iter().map(|&(prompt, _)| prompt).collect::<Vec<_>>())?;
+        let mut logits: Vec<Vec<f32>> = running.iter().map(|&(prompt, _)| prompt_logits[prompt].clone()).collect();
         for step in 0..params.max_new_tokens {
             let mut still_running = Vec::new();
             let mut kept_rows = Vec::new();
             let mut next_tokens = Vec::new();
-            for (row, &sample) in running.iter().enumerate() {
+            for (row, &(prompt, sample)) in running.iter().enumerate() {
                 let token = sampling::next_token(&logits[row], params.temperature, params.top_p, rng);
-                samples[sample].tokens.push(token);
+                let sampled = &mut samples[prompt][sample];
+                sampled.tokens.push(token);
                 if self.end_ids.contains(&token) {
-                    samples[sample].finished = true;
+                    sampled.finished = true;
                 } else {
-                    still_running.push(sample);
-                    kept_rows.push(row as u32);
+                    still_running.push((prompt, sample));
+                    kept_rows.push(row);
                     next_tokens.push(token);
                 }
             }
@@ -202,10 +245,10 @@ impl Policy for LocalModel {
                 break;
             }
             if still_running.len() < running.len() {
-                cache = cache.select_rows(&kept_rows)?;
+                decoding.keep_rows(&kept_rows)?;
             }
             running = still_running;
-            logits = self.step(next_tokens, length + step, &mut cache, &folded)?;
+            logits = self.step(&mut decoding, next_tokens, &folded)?;
         }
         Ok(samples)
     }
@@ -364,7 +407,7 @@ mod tests {
         let mut model = tiny_model(false, 1);
         model.attach_adapter(tiny_adapter(true), 2).unwrap();
         perturb(&model, 3);
-        let draw = |seed| model.sample(PROMPT, 4, &params(1.0, 12), &mut Pcg64::seed_from_u64(seed)).unwrap();
+        let draw = |seed| model.sample(&[PROMPT], 4, &params(1.0, 12), &mut Pcg64::seed_from_u64(seed)).unwrap().remove(0);
         let first = draw(5);
         assert_eq!(first, draw(5));
         assert_ne!(first, draw(6));
@@ -385,7 +428,7 @@ mod tests {
             let mut model = tiny_model(qwen2, 4);
             model.attach_adapter(tiny_adapter(true), 2).unwrap();
             perturb(&model, 5);
-            let samples = model.sample(PROMPT, 2, &params(0.0, 10), &mut Pcg64::seed_from_u64(0)).unwrap();
+            let samples = model.sample(&[PROMPT], 2, &params(0.0, 10), &mut Pcg64::seed_from_u64(0)).unwrap().remove(0);
             assert_eq!(samples[0], samples[1]);
             let completion = &samples[0].tokens;
             let scored = model.logprobs(&[(PROMPT, completion)], true).unwrap();
@@ -410,13 +453,89 @@ mod tests {
         }
     }
 
+    fn assert_close(a: &[f32], b: &[f32], what: &str) {
+        assert_eq!(a.len(), b.len(), "{what}");
+        let worst = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+        assert!(worst < 1e-4, "{what}: differs by {worst}");
+    }
+
+    /// Left padding is invisible: prompts run together give each prompt's
+    /// logits as one uncached pass over it alone does, and so do decoding
+    /// steps after, also once rows are copied, reordered and dropped.
+    #[test]
+    fn prompts_prefilled_and_stepped_together_give_each_alone_logits() {
+        let mut model = tiny_model(true, 9);
+        model.attach_adapter(tiny_adapter(true), 2).unwrap();
+        perturb(&model, 10);
+        let folded = model.decoder.fold_adapters().unwrap();
+        let prompts: [&[u32]; 3] = [&[1, 2, 3, 4, 5, 6, 7], &[8], &[10, 11, 12]];
+        let (mut together, logits) = model.prefill(&prompts, &folded).unwrap();
+        together.keep_rows(&[2, 0, 1, 1]).unwrap();
+        let first = model.step(&mut together, vec![20, 21, 22, 23], &folded).unwrap();
+        together.keep_rows(&[0, 2]).unwrap();
+        let second = model.step(&mut together, vec![30, 31], &folded).unwrap();
+        // What the last token predicts in one uncached pass over the prompt
+        // and the tokens fed after it.
+        let alone = |prompt: usize, fed: &[u32]| -> Vec<f32> {
+            let tokens: Vec<u32> = prompts[prompt].iter().chain(fed).copied().collect();
+            let n = tokens.len();
+            let input = Tensor::new(tokens.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+            let positions = Tensor::arange(0u32, n as u32, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+            let mask = attention_mask(&[vec![true; n]], n, DType::F32, &Device::Cpu).unwrap();
+            let hidden = model.decoder.forward(&input, &positions, &mask, None, Adapter::On).unwrap();
+            model.decoder.logits(&hidden.get(0).unwrap().get(n - 1).unwrap()).unwrap().to_vec1().unwrap()
+        };
+        for (index, prompt) in prompts.iter().enumerate() {
+            assert_close(&logits[index], &alone(index, &[]), &format!("prompt {prompt:?}"));
+        }
+        for (row, (prompt, token)) in [(2, 20), (0, 21), (1, 22), (1, 23)].into_iter().enumerate() {
+            assert_close(&first[row], &alone(prompt, &[token]), &format!("first step, row {row}"));
+        }
+        assert_close(&second[0], &alone(2, &[20, 30]), "second step, prompt 2");
+        assert_close(&second[1], &alone(1, &[22, 31]), "second step, prompt 1");
+    }
+
+    /// Prompts of different lengths sampled together (left-padded, masked,
+    /// positions from each prompt's start) decode as each does alone, also
+    /// when one prompt's rows finish at once and leave the batch.
+    #[test]
+    fn prompts_sampled_together_decode_as_each_alone() {
+        let model_ending_at = |end_ids: Option<Vec<u32>>| {
+            let mut model = tiny_model(true, 9);
+            if let Some(end_ids) = end_ids {
+                model.end_ids = end_ids;
+            }
+            model.attach_adapter(tiny_adapter(true), 2).unwrap();
+            perturb(&model, 10);
+            model
+        };
+        let prompts: [&[u32]; 3] = [&[1, 2, 3, 4, 5, 6, 7], &[8], &[10, 11, 12]];
+        let greedy = params(0.0, 10);
+        let first_of_second = model_ending_at(None).sample(&[prompts[1]], 1, &greedy, &mut Pcg64::seed_from_u64(0)).unwrap()[0][0].tokens[0];
+        for end_ids in [None, Some(vec![first_of_second])] {
+            let model = model_ending_at(end_ids.clone());
+            let together = model.sample(&prompts, 2, &greedy, &mut Pcg64::seed_from_u64(0)).unwrap();
+            assert_eq!(together.len(), 3);
+            for (prompt, samples) in prompts.iter().zip(&together) {
+                let alone = model.sample(&[prompt], 2, &greedy, &mut Pcg64::seed_from_u64(0)).unwrap().remove(0);
+                assert_eq!(*samples, alone, "prompt {prompt:?}, end {end_ids:?}");
+            }
+            assert_ne!(together[0], together[2], "the rows are not mixed up");
+            if end_ids.is_some() {
+                assert!(together[1].iter().all(|s| s.tokens.len() == 1 && s.finished));
+                assert!(together[0].iter().all(|s| s.tokens.len() > 1));
+            }
+        }
+        assert!(model_ending_at(None).sample(&[&[1], &[]], 1, &greedy, &mut Pcg64::seed_from_u64(0)).is_err(), "an empty prompt");
+    }
+
     #[test]
     fn sampling_stops_at_an_end_token() {
         let model = tiny_model(false, 6);
-        let greedy = model.sample(PROMPT, 1, &params(0.0, 3), &mut Pcg64::seed_from_u64(0)).unwrap();
+        let greedy = model.sample(&[PROMPT], 1, &params(0.0, 3), &mut Pcg64::seed_from_u64(0)).unwrap().remove(0);
         let first = greedy[0].tokens[0];
         let stopping = LocalModel { end_ids: vec![first], ..tiny_model(false, 6) };
-        let stopped = stopping.sample(PROMPT, 3, &params(0.0, 3), &mut Pcg64::seed_from_u64(0)).unwrap();
+        let stopped = stopping.sample(&[PROMPT], 3, &params(0.0, 3), &mut Pcg64::seed_from_u64(0)).unwrap().remove(0);
         assert!(stopped.iter().all(|s| s.tokens == [first] && s.finished));
     }
 
@@ -570,7 +689,7 @@ mod tests {
             assert_eq!(var.dtype(), DType::F32);
             assert!(grads.get(var.as_tensor()).is_some(), "{name}");
         }
-        let samples = models[1].sample(PROMPT, 2, &params(1.0, 5), &mut Pcg64::seed_from_u64(0)).unwrap();
+        let samples = models[1].sample(&[PROMPT], 2, &params(1.0, 5), &mut Pcg64::seed_from_u64(0)).unwrap().remove(0);
         assert_eq!(samples.len(), 2);
     }
 
@@ -613,7 +732,7 @@ mod smollm2_tests {
         let prompt_tokens = model.encode(&prompt).unwrap();
         assert_eq!(prompt_tokens.len(), 37, "the server counted 37 prompt tokens");
         let params = SampleParams { temperature: 0.0, top_p: 1.0, max_new_tokens: 24 };
-        let sampled = model.sample(&prompt_tokens, 1, &params, &mut Pcg64::seed_from_u64(0)).unwrap();
+        let sampled = model.sample(&[&prompt_tokens], 1, &params, &mut Pcg64::seed_from_u64(0)).unwrap().remove(0);
         let tokens = &sampled[0].tokens;
         let text = model.decode(tokens).unwrap();
         let first_eight = model.decode(&tokens[..8]).unwrap();

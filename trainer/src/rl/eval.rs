@@ -8,7 +8,7 @@ use rand::SeedableRng;
 use rand_pcg::Pcg64;
 use serde::Serialize;
 
-use super::reward::{RewardFunction, TrainPrompt};
+use super::reward::{RewardFunction, RewardTally, TrainPrompt};
 use crate::policy::{Policy, SampleParams};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -22,34 +22,35 @@ pub struct EvalReport {
     pub completion_len_mean: f64,
 }
 
-/// Greedy decoding, so a report depends only on the model and the prompts.
+/// Greedy decoding, so a report depends only on the model and the prompts
+/// (not on `batch`, the prompts decoded together).
 pub fn evaluate<P: Policy, R: RewardFunction>(
     policy: &P,
     reward: &mut R,
     prompts: &[TrainPrompt],
     max_new_tokens: usize,
+    batch: usize,
     progress: &ProgressBar,
 ) -> anyhow::Result<EvalReport> {
     anyhow::ensure!(!prompts.is_empty(), "there are no prompts to evaluate on");
+    anyhow::ensure!(batch >= 1, "the batch must hold at least one prompt");
     let greedy = SampleParams { temperature: 0.0, top_p: 1.0, max_new_tokens };
     let mut unused = Pcg64::seed_from_u64(0);
-    let mut report = EvalReport { prompts: prompts.len(), ..EvalReport::default() };
-    let mut lengths = 0;
-    for prompt in prompts {
-        let tokens = policy.encode(&prompt.text)?;
-        let completion = policy.sample(&tokens, 1, &greedy, &mut unused)?.remove(0);
-        let scored = reward.score(prompt, &policy.decode(&completion.tokens)?, &completion.tokens);
-        report.reward_mean += scored.total;
-        for (name, value) in scored.parts {
-            *report.reward_parts.entry(name.to_owned()).or_default() += value;
+    let mut tally = RewardTally::default();
+    for chunk in prompts.chunks(batch) {
+        let tokens = chunk.iter().map(|prompt| policy.encode(&prompt.text)).collect::<anyhow::Result<Vec<_>>>()?;
+        let token_slices: Vec<&[u32]> = tokens.iter().map(Vec::as_slice).collect();
+        let completions = policy.sample(&token_slices, 1, &greedy, &mut unused)?;
+        for (prompt, completion) in chunk.iter().zip(completions) {
+            tally.score(policy, reward, prompt, &completion[0], None)?;
         }
-        report.truncated += usize::from(!completion.finished);
-        lengths += completion.tokens.len();
-        progress.inc(1);
+        progress.inc(chunk.len() as u64);
     }
-    let count = prompts.len() as f64;
-    report.reward_mean /= count;
-    report.reward_parts.values_mut().for_each(|sum| *sum /= count);
-    report.completion_len_mean = lengths as f64 / count;
-    Ok(report)
+    Ok(EvalReport {
+        prompts: prompts.len(),
+        reward_mean: tally.reward_mean(),
+        reward_parts: tally.part_means(),
+        truncated: tally.truncated,
+        completion_len_mean: tally.completion_len_mean(),
+    })
 }

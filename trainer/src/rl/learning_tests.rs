@@ -69,17 +69,12 @@ impl RewardFunction for TargetShare {
 }
 
 fn toy_config(algorithm: Algorithm, steps: u64) -> TrainConfig {
-    let mut config = TrainConfig::default();
-    config.algorithm = algorithm;
-    config.rollout = RolloutConfig {
-        group_size: 8,
-        prompts_per_step: 2,
-        temperature: 1.0,
-        top_p: 1.0,
-        max_new_tokens: 8,
-        mask_truncated: false,
+    let mut config = TrainConfig {
+        algorithm,
+        rollout: RolloutConfig { group_size: 8, prompts_per_step: 2, temperature: 1.0, top_p: 1.0, max_new_tokens: 8, mask_truncated: false },
+        optimizer: OptimizerConfig { learning_rate: 2e-2, warmup_steps: 2, steps, ..OptimizerConfig::default() },
+        ..TrainConfig::default()
     };
-    config.optimizer = OptimizerConfig { learning_rate: 2e-2, warmup_steps: 2, steps, ..OptimizerConfig::default() };
     config.run.seed = 11;
     config
 }
@@ -107,8 +102,9 @@ fn learns(algorithm: Algorithm) {
     // untrained model on prompts it never saw.
     let held_out: Vec<TrainPrompt> = ["t4 t13 t9", "t11 t2"].map(|text| TrainPrompt { text: text.to_owned(), reference: String::new() }).to_vec();
     let hidden = indicatif::ProgressBar::hidden();
-    let trained = evaluate(&model, &mut TargetShare, &held_out, 8, &hidden).unwrap();
-    let untrained = evaluate(&tiny_model(3), &mut TargetShare, &held_out, 8, &hidden).unwrap();
+    let trained = evaluate(&model, &mut TargetShare, &held_out, 8, 2, &hidden).unwrap();
+    let untrained = evaluate(&tiny_model(3), &mut TargetShare, &held_out, 8, 2, &hidden).unwrap();
+    assert_eq!(evaluate(&model, &mut TargetShare, &held_out, 8, 1, &hidden).unwrap(), trained, "prompts of different lengths decoded together score as each alone");
     eprintln!("{algorithm:?}: greedy on held-out prompts {:.3} untrained, {:.3} trained", untrained.reward_mean, trained.reward_mean);
     assert_eq!(trained.prompts, 2);
     assert_eq!(trained.reward_parts["target_share"], trained.reward_mean);

@@ -1,7 +1,11 @@
 //! What a completion is worth: the migration reward of `recode::vocab`, or
 //! any other function of the completion (a toy task in the learning tests).
 
+use std::collections::BTreeMap;
+
 use recode::vocab::{RewardKind, Scorer};
+
+use crate::policy::{Policy, Sampled};
 
 /// A prompt to train on and what its completions are compared with.
 #[derive(Clone, Debug, PartialEq)]
@@ -23,6 +27,74 @@ pub trait RewardFunction {
     /// The reward of one completion: its decoded text (end tokens left out)
     /// and its tokens.
     fn score(&mut self, prompt: &TrainPrompt, completion: &str, tokens: &[u32]) -> Scored;
+}
+
+/// Completions scored and added up: a training step's metrics and an eval
+/// report are both made of these sums.
+#[derive(Debug, Default)]
+pub struct RewardTally {
+    totals: Vec<f64>,
+    part_sums: BTreeMap<String, f64>,
+    lengths: Vec<usize>,
+    /// Completions that hit `max_new_tokens` before an end token.
+    pub truncated: usize,
+}
+
+impl RewardTally {
+    /// Decodes and scores one completion of `prompt`, adds it to the tally
+    /// and returns its reward. `shaping` is a named term added to the
+    /// reward (DAPO's overlong penalty), reported as a part of its own.
+    pub fn score<P: Policy, R: RewardFunction>(
+        &mut self,
+        policy: &P,
+        reward: &mut R,
+        prompt: &TrainPrompt,
+        sample: &Sampled,
+        shaping: Option<(&str, f64)>,
+    ) -> anyhow::Result<f64> {
+        let scored = reward.score(prompt, &policy.decode(&sample.tokens)?, &sample.tokens);
+        let mut total = scored.total;
+        for (name, value) in scored.parts.into_iter().chain(shaping) {
+            *self.part_sums.entry(name.to_owned()).or_default() += value;
+        }
+        total += shaping.map_or(0.0, |(_, value)| value);
+        self.totals.push(total);
+        self.lengths.push(sample.tokens.len());
+        self.truncated += usize::from(!sample.finished);
+        Ok(total)
+    }
+
+    pub fn count(&self) -> usize {
+        self.totals.len()
+    }
+
+    pub fn reward_mean(&self) -> f64 {
+        self.totals.iter().sum::<f64>() / self.count() as f64
+    }
+
+    /// The population standard deviation of the rewards.
+    pub fn reward_std(&self) -> f64 {
+        let mean = self.reward_mean();
+        (self.totals.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / self.count() as f64).sqrt()
+    }
+
+    /// The mean of each reward part.
+    pub fn part_means(&self) -> BTreeMap<String, f64> {
+        self.part_sums.iter().map(|(name, sum)| (name.clone(), sum / self.count() as f64)).collect()
+    }
+
+    /// Completion tokens, end tokens included.
+    pub fn completion_tokens(&self) -> usize {
+        self.lengths.iter().sum()
+    }
+
+    pub fn completion_len_mean(&self) -> f64 {
+        self.completion_tokens() as f64 / self.count() as f64
+    }
+
+    pub fn completion_len_max(&self) -> usize {
+        self.lengths.iter().copied().max().unwrap_or(0)
+    }
 }
 
 /// DESIGN.md §4's reward: format + correctness of the completion against the

@@ -2,7 +2,6 @@
 //! update, metrics and checkpoints. It sees the model only through
 //! [`Policy`], so it runs the same on the real decoder and on a tiny one.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -20,7 +19,7 @@ use super::objective::{
     group_advantages, overlong_penalty, policy_loss, zero_variance, LossInputs, LossStats, Objective, StepTotals,
 };
 use super::optim::{clip_global_norm, learning_rate, AdamW, GradAccumulator};
-use super::reward::{RewardFunction, TrainPrompt};
+use super::reward::{RewardFunction, RewardTally, TrainPrompt};
 use crate::policy::{Policy, SampleParams, Sampled};
 
 pub const CHECKPOINT_FILE: &str = "checkpoint.safetensors";
@@ -198,64 +197,55 @@ impl<'p, P: Policy, R: RewardFunction> Trainer<'p, P, R> {
         let mut prompt_tokens: Vec<Vec<u32>> = Vec::new();
         let mut rollouts: Vec<Rollout> = Vec::new();
         let mut metrics = StepMetrics { step, ..StepMetrics::default() };
-        let mut rewards_seen: Vec<f64> = Vec::new();
-        let mut part_sums: BTreeMap<String, f64> = BTreeMap::new();
-        let mut lengths: Vec<usize> = Vec::new();
+        let mut tally = RewardTally::default();
+        let overlong = self.config.algorithm == Algorithm::Dapo && dapo.overlong_buffer > 0;
         let mut draws = 0;
+        // The prompts still needed are sampled in one batch; DAPO draws again
+        // for the groups it dropped, up to its bound.
         while metrics.groups < rollout.prompts_per_step {
-            if self.config.algorithm == Algorithm::Dapo && draws == dapo.max_prompt_draws {
+            let mut wanted = rollout.prompts_per_step - metrics.groups;
+            if self.config.algorithm == Algorithm::Dapo {
+                wanted = wanted.min(dapo.max_prompt_draws - draws);
+            }
+            if wanted == 0 {
                 break;
             }
-            draws += 1;
-            let index = self.next_prompt();
-            let prompt = &self.prompts[index];
-            let tokens = self.policy.encode(&prompt.text)?;
-            let samples = self.policy.sample(&tokens, rollout.group_size, &sample_params, &mut self.state.rng)?;
-            let mut rewards = Vec::with_capacity(samples.len());
-            for sample in &samples {
-                let text = self.policy.decode(&sample.tokens)?;
-                let scored = self.reward.score(prompt, &text, &sample.tokens);
-                let mut total = scored.total;
-                for (name, value) in scored.parts {
-                    *part_sums.entry(name.to_owned()).or_default() += value;
+            draws += wanted;
+            let drawn: Vec<usize> = (0..wanted).map(|_| self.next_prompt()).collect();
+            let drawn_tokens = drawn.iter().map(|&index| self.policy.encode(&self.prompts[index].text)).collect::<anyhow::Result<Vec<_>>>()?;
+            let token_slices: Vec<&[u32]> = drawn_tokens.iter().map(Vec::as_slice).collect();
+            let groups = self.policy.sample(&token_slices, rollout.group_size, &sample_params, &mut self.state.rng)?;
+            for ((index, tokens), samples) in drawn.into_iter().zip(drawn_tokens).zip(groups) {
+                let mut rewards = Vec::with_capacity(samples.len());
+                for sample in &samples {
+                    let shaping = overlong.then(|| {
+                        let penalty = overlong_penalty(sample.tokens.len(), rollout.max_new_tokens, dapo.overlong_buffer, dapo.overlong_penalty);
+                        ("overlong", penalty)
+                    });
+                    rewards.push(tally.score(self.policy, &mut self.reward, &self.prompts[index], sample, shaping)?);
                 }
-                if self.config.algorithm == Algorithm::Dapo && dapo.overlong_buffer > 0 {
-                    let penalty = overlong_penalty(
-                        sample.tokens.len(),
-                        rollout.max_new_tokens,
-                        dapo.overlong_buffer,
-                        dapo.overlong_penalty,
-                    );
-                    *part_sums.entry("overlong".to_owned()).or_default() += penalty;
-                    total += penalty;
+                if zero_variance(&rewards) {
+                    metrics.zero_variance_groups += 1;
+                    if self.config.algorithm == Algorithm::Dapo {
+                        metrics.dropped_groups += 1;
+                        continue;
+                    }
                 }
-                rewards.push(total);
-                lengths.push(sample.tokens.len());
-                metrics.truncated += usize::from(!sample.finished);
-            }
-            rewards_seen.extend_from_slice(&rewards);
-            if zero_variance(&rewards) {
-                metrics.zero_variance_groups += 1;
-                if self.config.algorithm == Algorithm::Dapo {
-                    metrics.dropped_groups += 1;
-                    continue;
+                metrics.groups += 1;
+                prompt_tokens.push(tokens);
+                let prompt = prompt_tokens.len() - 1;
+                for (sample, advantage) in samples.into_iter().zip(group_advantages(&rewards)) {
+                    rollouts.push(Rollout { prompt, sample, advantage });
                 }
-            }
-            metrics.groups += 1;
-            prompt_tokens.push(tokens);
-            let prompt = prompt_tokens.len() - 1;
-            for (sample, advantage) in samples.into_iter().zip(group_advantages(&rewards)) {
-                rollouts.push(Rollout { prompt, sample, advantage });
             }
         }
 
-        let count = rewards_seen.len() as f64;
-        metrics.reward_mean = rewards_seen.iter().sum::<f64>() / count;
-        metrics.reward_std =
-            (rewards_seen.iter().map(|r| (r - metrics.reward_mean).powi(2)).sum::<f64>() / count).sqrt();
-        metrics.reward_parts = part_sums.into_iter().map(|(name, sum)| (name, sum / count)).collect();
-        metrics.completion_len_mean = lengths.iter().sum::<usize>() as f64 / count;
-        metrics.completion_len_max = lengths.iter().copied().max().unwrap_or(0);
+        metrics.reward_mean = tally.reward_mean();
+        metrics.reward_std = tally.reward_std();
+        metrics.reward_parts = tally.part_means();
+        metrics.completion_len_mean = tally.completion_len_mean();
+        metrics.completion_len_max = tally.completion_len_max();
+        metrics.truncated = tally.truncated;
 
         metrics.rollout_seconds = started.elapsed().as_secs_f64();
         if !rollouts.is_empty() {
@@ -269,7 +259,7 @@ impl<'p, P: Policy, R: RewardFunction> Trainer<'p, P, R> {
             self.total_updates(),
         );
         metrics.step_seconds = started.elapsed().as_secs_f64();
-        metrics.tokens_per_second = lengths.iter().sum::<usize>() as f64 / metrics.step_seconds;
+        metrics.tokens_per_second = tally.completion_tokens() as f64 / metrics.step_seconds;
         Ok(metrics)
     }
 
@@ -293,7 +283,7 @@ impl<'p, P: Policy, R: RewardFunction> Trainer<'p, P, R> {
         metrics: &mut StepMetrics,
     ) -> anyhow::Result<()> {
         let optimizer_config = self.config.optimizer.clone();
-        let keep = |rollout: &Rollout| !(self.config.rollout.mask_truncated && !rollout.sample.finished);
+        let keep = |rollout: &Rollout| !self.config.rollout.mask_truncated || rollout.sample.finished;
         let totals = StepTotals {
             sequences: rollouts.iter().filter(|r| keep(r) && !r.sample.tokens.is_empty()).count(),
             tokens: rollouts.iter().filter(|r| keep(r)).map(|r| r.sample.tokens.len()).sum::<usize>() as f64,
