@@ -367,8 +367,7 @@ fn every_bundled_entry_fires_at_its_version_and_not_below() {
         let type_prefix = path
             .match_indices('.')
             .map(|(dot, _)| &path[..dot])
-            .filter(|prefix| catalog.return_type(prefix) == Some(*prefix))
-            .last();
+            .rfind(|prefix| catalog.return_type(prefix) == Some(*prefix));
         let (setup, reference) = match type_prefix {
             Some(class) => (format!("obj = {class}()\n"), format!("obj{}", &path[class.len()..])),
             None => (String::new(), path.clone()),

@@ -574,11 +574,7 @@ impl<'a, 't> Visitor<'a, 't> {
                     return true;
                 }
             }
-            "attribute" => {
-                if node.child_by_field_name("attribute").is_some_and(|a| self.text(a) == "__version__") {
-                    return true;
-                }
-            }
+            "attribute" if node.child_by_field_name("attribute").is_some_and(|a| self.text(a) == "__version__") => return true,
             _ => {}
         }
         let mut cursor = node.walk();
@@ -715,7 +711,7 @@ fn top_of(text: &str) -> &str {
 
 /// The value of a plain string literal (no f-strings, no escapes needed).
 fn string_literal(text: &str) -> Option<String> {
-    let body = text.trim_start_matches(|c: char| matches!(c, 'r' | 'R' | 'u' | 'U'));
+    let body = text.trim_start_matches(['r', 'R', 'u', 'U']);
     for quote in ["\"\"\"", "'''", "\"", "'"] {
         if let Some(inner) = body.strip_prefix(quote).and_then(|b| b.strip_suffix(quote)) {
             return (!inner.contains('\\')).then(|| inner.to_string());

@@ -445,12 +445,15 @@ fn rand_seed() -> u64 {
 
 /// The model as one project's findings see it: the project's catalog finds
 /// the release notes for the prompt.
+/// (entry, installed version): what the rendered release-note entries of a
+/// finding depend on.
+type NotesKey = (usize, Option<String>);
+
 struct ProjectModel<'a> {
     model: &'a ModelChoice,
     project: &'a Project,
     notes: &'a ReleaseNotes,
-    /// (entry, installed version) → the rendered release-note entries.
-    memo: Mutex<HashMap<(usize, Option<String>), Option<String>>>,
+    memo: Mutex<HashMap<NotesKey, Option<String>>>,
     warnings: &'a Mutex<BTreeSet<String>>,
 }
 

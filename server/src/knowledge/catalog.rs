@@ -365,10 +365,9 @@ impl Catalog {
                 return Err(format!("symbol {:?}: deprecated_in {d} is after removed_in {r}", raw.symbol));
             }
         }
-        if raw.kind == EntryKind::KeywordRenamed || raw.kind == EntryKind::Renamed || raw.kind == EntryKind::Moved {
-            if raw.replacement.is_none() {
-                return Err(format!("symbol {:?}: kind {} needs a replacement", raw.symbol, raw.kind));
-            }
+        let needs_replacement = matches!(raw.kind, EntryKind::KeywordRenamed | EntryKind::Renamed | EntryKind::Moved);
+        if needs_replacement && raw.replacement.is_none() {
+            return Err(format!("symbol {:?}: kind {} needs a replacement", raw.symbol, raw.kind));
         }
         if raw.note.trim().is_empty() || raw.link.trim().is_empty() {
             return Err(format!("symbol {:?}: note and link must not be empty", raw.symbol));

@@ -253,12 +253,13 @@ mod tests {
             let finding = findings.iter().find(|f| f.symbol == "numpy.in1d").expect("an in1d finding");
             let start = source[..finding.start_byte].rfind('\n').map_or(0, |at| at + 1);
             let end = start + source[start..].find('\n').unwrap();
+            let statement = start..end;
             let reads = [("a".to_string(), 1), ("b".to_string(), 2)].into_iter().collect();
             Candidate {
-                edits: vec![Edit::new(start..end, text)],
+                edits: vec![Edit::new(statement.clone(), text)],
                 targets: vec![Target::of(finding)],
-                allowed: vec![start..end],
-                kept_reads: vec![KeptReads { range: start..end, reads }],
+                allowed: vec![statement.clone()],
+                kept_reads: vec![KeptReads { range: statement, reads }],
             }
         })
     }

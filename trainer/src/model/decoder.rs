@@ -733,7 +733,7 @@ mod tests {
             for (sequence, &len) in SEQUENCES.iter().zip(&prompt_lengths) {
                 let pad = width - len;
                 key_valid.push((0..width).map(|j| j >= pad).collect());
-                tokens.extend(std::iter::repeat(0).take(pad).chain(sequence[..len].iter().copied()));
+                tokens.extend(std::iter::repeat_n(0, pad).chain(sequence[..len].iter().copied()));
                 positions.extend((0..width).map(|j| j.saturating_sub(pad) as u32));
             }
             let mut cache = KvCache::new(decoder.config());
