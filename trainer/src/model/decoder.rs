@@ -163,6 +163,42 @@ impl KvCache {
         self.layers.first().map_or(0, |layer| layer.seen)
     }
 
+    /// Decoding caches of one sequence each as one cache, every row
+    /// left-padded with zeros to the longest so that the next position of
+    /// every row lands in the same column. The caller masks the padding.
+    pub fn stack_left_padded(caches: &[KvCache]) -> candle_core::Result<KvCache> {
+        let Some(first) = caches.first() else { candle_core::bail!("no caches to stack") };
+        let layers = (0..first.layers.len())
+            .map(|index| {
+                let width = caches.iter().map(|cache| cache.layers[index].seen).max().unwrap_or(0);
+                let mut keys = Vec::with_capacity(caches.len());
+                let mut values = Vec::with_capacity(caches.len());
+                for cache in caches {
+                    let layer = &cache.layers[index];
+                    let (Some((k, v)), false) = (&layer.keys_values, layer.differentiable) else {
+                        candle_core::bail!("only filled decoding caches stack")
+                    };
+                    let (rows, heads, _, dim) = k.dims4()?;
+                    if rows != 1 {
+                        candle_core::bail!("a cache to stack holds one sequence, not {rows}");
+                    }
+                    let padding = Tensor::zeros((1, heads, width - layer.seen, dim), k.dtype(), k.device())?;
+                    keys.push(Tensor::cat(&[&padding, &k.narrow(2, 0, layer.seen)?], 2)?);
+                    values.push(Tensor::cat(&[&padding, &v.narrow(2, 0, layer.seen)?], 2)?);
+                }
+                let (keys, values) = (Tensor::cat(&keys, 0)?, Tensor::cat(&values, 0)?);
+                let (rows, heads, _, dim) = keys.dims4()?;
+                let buffers = (rows, heads, width + DECODE_HEADROOM, dim);
+                let (key_buffer, value_buffer) =
+                    (Tensor::zeros(buffers, keys.dtype(), keys.device())?, Tensor::zeros(buffers, values.dtype(), values.device())?);
+                key_buffer.slice_set(&keys.contiguous()?, 2, 0)?;
+                value_buffer.slice_set(&values.contiguous()?, 2, 0)?;
+                Ok(LayerCache { keys_values: Some((key_buffer, value_buffer)), seen: width, differentiable: false })
+            })
+            .collect::<candle_core::Result<_>>()?;
+        Ok(KvCache { layers })
+    }
+
     /// A cache of the given rows, in that order: `[0; n]` repeats a
     /// one-sequence prompt cache for `n` samples; dropping finished rows
     /// keeps decoding to the sequences still running.

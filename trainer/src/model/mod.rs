@@ -117,27 +117,26 @@ impl LocalModel {
         Tensor::from_vec(values, (rows, cols), self.decoder.device())
     }
 
-    /// Runs `prompts` together, left-padded to one width (see
-    /// [`Policy::sample`]): one row per prompt, and what each prompt's last
-    /// token predicts, `[prompt][vocab]`.
+    /// Runs each prompt alone (no compute spent on padding), then stacks
+    /// their caches left-padded to one width (see [`Policy::sample`]): one
+    /// row per prompt, and what each prompt's last token predicts,
+    /// `[prompt][vocab]`.
     fn prefill(&self, prompts: &[&[u32]], folded: &FoldedAdapters) -> anyhow::Result<(Decoding, Vec<Vec<f32>>)> {
         let width = prompts.iter().map(|prompt| prompt.len()).max().unwrap_or(0);
-        let mut tokens = Vec::with_capacity(prompts.len() * width);
-        let mut positions = Vec::with_capacity(prompts.len() * width);
-        let mut keys = Vec::with_capacity(prompts.len());
+        let mut caches = Vec::with_capacity(prompts.len());
+        let mut logits = Vec::with_capacity(prompts.len());
         for prompt in prompts {
-            let padding = width - prompt.len();
-            tokens.extend(std::iter::repeat_n(0, padding).chain(prompt.iter().copied()));
-            positions.extend(std::iter::repeat_n(0, padding).chain(0..prompt.len() as u32));
-            keys.push((0..width).map(|column| column >= padding).collect::<Vec<bool>>());
+            let length = prompt.len();
+            let mut cache = KvCache::new(self.decoder.config());
+            let mask = attention_mask(&[vec![true; length]], length, self.decoder.dtype(), self.decoder.device())?;
+            let positions: Vec<u32> = (0..length as u32).collect();
+            let hidden = self.decoder.forward(&self.tensor_2d(prompt.to_vec(), 1, length)?, &self.tensor_2d(positions, 1, length)?, &mask, Some(&mut cache), Adapter::Folded(folded))?;
+            logits.push(self.decoder.logits(&hidden.get(0)?.get(length - 1)?)?.to_vec1()?);
+            caches.push(cache);
         }
-        let mut cache = KvCache::new(self.decoder.config());
-        let mask = attention_mask(&keys, width, self.decoder.dtype(), self.decoder.device())?;
-        let rows = prompts.len();
-        let hidden = self.decoder.forward(&self.tensor_2d(tokens, rows, width)?, &self.tensor_2d(positions, rows, width)?, &mask, Some(&mut cache), Adapter::Folded(folded))?;
-        let logits = self.decoder.logits(&hidden.narrow(1, width - 1, 1)?.squeeze(1)?)?.to_vec2()?;
+        let keys = prompts.iter().map(|prompt| (0..width).map(|column| column >= width - prompt.len()).collect()).collect();
         let positions = prompts.iter().map(|prompt| prompt.len() as u32).collect();
-        Ok((Decoding { cache, keys, positions }, logits))
+        Ok((Decoding { cache: KvCache::stack_left_padded(&caches)?, keys, positions }, logits))
     }
 
     /// Feeds each row its next token: logits `[rows, vocab]` out.
