@@ -31,7 +31,7 @@ struct Decoding {
 }
 
 impl Decoding {
-    /// Keeps the rows `rows` names, in that order (a row may be named twice).
+    /// Keeps the rows named in `rows`, in that order (a row may be named twice).
     fn keep_rows(&mut self, rows: &[usize]) -> candle_core::Result<()> {
         self.cache = self.cache.select_rows(&rows.iter().map(|&row| row as u32).collect::<Vec<_>>())?;
         self.keys = rows.iter().map(|&row| self.keys[row].clone()).collect();
@@ -202,10 +202,10 @@ impl Policy for LocalModel {
     }
 
     /// The adapter is folded into copies of the weights once per call (see
-    /// [`Decoder::fold_adapters`]). The prompts run once, together, left-padded
-    /// so that every prompt ends in the same column and each decoding step
-    /// appends one column for all rows; padding is masked and positions
-    /// count from each prompt's first token. Each prompt's cache is copied to
+    /// [`Decoder::fold_adapters`]). Each prompt runs once, and the caches are
+    /// stacked left-padded so that every prompt ends in the same column and
+    /// each decoding step appends one column for all rows; padding is masked
+    /// and positions count from each prompt's first token. Each prompt's cache is copied to
     /// its `n` rows, and all rows decode in lock-step; rows that finish are
     /// dropped from the cache, so the batch shrinks to the samples still
     /// running. Row order (prompt by prompt) fixes which random draw goes to
