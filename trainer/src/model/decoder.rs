@@ -186,14 +186,10 @@ impl KvCache {
                     keys.push(Tensor::cat(&[&padding, &k.narrow(2, 0, layer.seen)?], 2)?);
                     values.push(Tensor::cat(&[&padding, &v.narrow(2, 0, layer.seen)?], 2)?);
                 }
-                let (keys, values) = (Tensor::cat(&keys, 0)?, Tensor::cat(&values, 0)?);
-                let (rows, heads, _, dim) = keys.dims4()?;
-                let buffers = (rows, heads, width + DECODE_HEADROOM, dim);
-                let (key_buffer, value_buffer) =
-                    (Tensor::zeros(buffers, keys.dtype(), keys.device())?, Tensor::zeros(buffers, values.dtype(), values.device())?);
-                key_buffer.slice_set(&keys.contiguous()?, 2, 0)?;
-                value_buffer.slice_set(&values.contiguous()?, 2, 0)?;
-                Ok(LayerCache { keys_values: Some((key_buffer, value_buffer)), seen: width, differentiable: false })
+                // Appended to an empty decoding layer: its buffers, headroom included.
+                let mut stacked = LayerCache { keys_values: None, seen: 0, differentiable: false };
+                stacked.append(&Tensor::cat(&keys, 0)?, &Tensor::cat(&values, 0)?)?;
+                Ok(stacked)
             })
             .collect::<candle_core::Result<_>>()?;
         Ok(KvCache { layers })
