@@ -117,6 +117,15 @@ impl LocalModel {
         Tensor::from_vec(values, (rows, cols), self.decoder.device())
     }
 
+    /// One unpadded sequence through the decoder into `cache`: hidden states
+    /// `[1, len, hidden]`.
+    fn forward_prompt(&self, prompt: &[u32], cache: &mut KvCache, adapter: Adapter) -> anyhow::Result<Tensor> {
+        let length = prompt.len();
+        let positions: Vec<u32> = (0..length as u32).collect();
+        let mask = attention_mask(&[vec![true; length]], length, self.decoder.dtype(), self.decoder.device())?;
+        Ok(self.decoder.forward(&self.tensor_2d(prompt.to_vec(), 1, length)?, &self.tensor_2d(positions, 1, length)?, &mask, Some(cache), adapter)?)
+    }
+
     /// Runs each prompt alone (no compute spent on padding), then stacks
     /// their caches left-padded to one width (see [`Policy::sample`]): one
     /// row per prompt, and what each prompt's last token predicts,
@@ -126,12 +135,9 @@ impl LocalModel {
         let mut caches = Vec::with_capacity(prompts.len());
         let mut logits = Vec::with_capacity(prompts.len());
         for prompt in prompts {
-            let length = prompt.len();
             let mut cache = KvCache::new(self.decoder.config());
-            let mask = attention_mask(&[vec![true; length]], length, self.decoder.dtype(), self.decoder.device())?;
-            let positions: Vec<u32> = (0..length as u32).collect();
-            let hidden = self.decoder.forward(&self.tensor_2d(prompt.to_vec(), 1, length)?, &self.tensor_2d(positions, 1, length)?, &mask, Some(&mut cache), Adapter::Folded(folded))?;
-            logits.push(self.decoder.logits(&hidden.get(0)?.get(length - 1)?)?.to_vec1()?);
+            let hidden = self.forward_prompt(prompt, &mut cache, Adapter::Folded(folded))?;
+            logits.push(self.decoder.logits(&hidden.get(0)?.get(prompt.len() - 1)?)?.to_vec1()?);
             caches.push(cache);
         }
         let keys = prompts.iter().map(|prompt| (0..width).map(|column| column >= width - prompt.len()).collect()).collect();
@@ -156,9 +162,7 @@ impl LocalModel {
         let device = self.decoder.device();
         let (rows, length, hidden_size) = (completions.len(), prompt.len(), self.decoder.config().hidden_size);
         let mut cache = KvCache::differentiable(self.decoder.config());
-        let positions: Vec<u32> = (0..length as u32).collect();
-        let mask = attention_mask(&[vec![true; length]], length, self.decoder.dtype(), device)?;
-        let hidden = self.decoder.forward(&self.tensor_2d(prompt.to_vec(), 1, length)?, &self.tensor_2d(positions, 1, length)?, &mask, Some(&mut cache), adapter)?;
+        let hidden = self.forward_prompt(prompt, &mut cache, adapter)?;
         // The prompt's last position predicts every completion's first token.
         let mut predicting = hidden.narrow(1, length - 1, 1)?.broadcast_as((rows, 1, hidden_size))?.contiguous()?;
         // Each completion but its last token is input; its last is only a target.
